@@ -1,0 +1,38 @@
+# Two commands a newcomer needs: `make demo` and `make test`.
+# Both create .venv on first use (CPU builds of TensorFlow, JAX and
+# PyTorch 2.13.0) and reuse it afterwards.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BACKENDS ?= tensorflow jax torch
+PYTEST_ARGS ?=
+
+.PHONY: install test demo lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: its CPU wheel, never the CUDA build.
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[cpu,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# The whole suite once per backend; fails if any backend fails.
+test: install
+	@status=0; for backend in $(BACKENDS); do \
+	  echo "=== pytest, KERAS_BACKEND=$$backend ==="; \
+	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) \
+	    || status=1; \
+	done; exit $$status
+
+demo: install
+	$(BIN)/keras-gmsa demo
+
+lint: install
+	$(BIN)/ruff check keras_gmsa tests tuner examples benchmarks
+	$(BIN)/ruff format --check keras_gmsa tests tuner examples benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

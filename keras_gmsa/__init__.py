@@ -1,0 +1,23 @@
+"""keras-gmsa: a Keras 3 model zoo for multi-label video classification.
+
+>>> import keras_gmsa
+>>> model = keras_gmsa.build_model("gateop", mask="tp", W=30)  # doctest: +SKIP
+"""
+
+from keras_gmsa import layers
+from keras_gmsa import masks
+from keras_gmsa.models import build_model
+from keras_gmsa.models import list_models
+from keras_gmsa.version import __version__
+
+__all__ = ["__version__", "build_model", "layers", "list_models", "masks"]
+
+
+def __getattr__(name):
+    # Subpackages that import TensorFlow (tf.data readers) load on first use,
+    # so `import keras_gmsa` stays light on the JAX and PyTorch backends.
+    import importlib
+
+    if name in ("data", "metrics", "cli", "callbacks"):
+        return importlib.import_module(f"keras_gmsa.{name}")
+    raise AttributeError(f"module 'keras_gmsa' has no attribute {name!r}")

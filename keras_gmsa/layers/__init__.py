@@ -1,0 +1,19 @@
+"""Public Keras layers of keras-gmsa (each registered for `.keras` files)."""
+
+from keras_gmsa.layers.dequantize import Dequantize
+from keras_gmsa.layers.encoder_block import EncoderBlock
+from keras_gmsa.layers.frame_mask import FrameMask
+from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
+from keras_gmsa.layers.gated_context_mha import GatedContextMHA
+from keras_gmsa.layers.local_masked_mha import LocalMaskedMHA
+from keras_gmsa.layers.masked_mean_pooling import MaskedMeanPooling
+
+__all__ = [
+    "Dequantize",
+    "EncoderBlock",
+    "FrameMask",
+    "GatedAttentionMaps",
+    "GatedContextMHA",
+    "LocalMaskedMHA",
+    "MaskedMeanPooling",
+]

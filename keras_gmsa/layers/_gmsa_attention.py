@@ -1,0 +1,191 @@
+"""Shared machinery of the GMSA attention layers (private).
+
+`GMSAAttentionBase` subclasses `keras.layers.MultiHeadAttention` so that the
+query/key/value/output projections, their weight layout and their config are
+Keras' own. What it changes:
+
+- masks: per-head structural masks (built once, at `build`, for a static
+  length) merged with the padding mask in `keras_gmsa.masks.merge_masks`;
+- softmax: computed in float32 with masked entries set to exactly 0, so a
+  row whose every key is masked (a padded frame, a zero-frame video) is all
+  zeros on every backend and dtype policy, never NaN and never a mean of the
+  values (Keras' own MHA differs between its code paths there);
+- output: rows of padded query frames are exactly zero (the output bias
+  included).
+"""
+
+import keras
+from keras import ops
+
+from keras_gmsa import masks as masks_lib
+
+_LARGE_NEGATIVE = -1e9
+
+
+def masked_softmax(scores, mask):
+    """Softmax over the last axis in float32; masked entries are exactly 0.
+
+    Args:
+        scores: ``(B, H, T, S)`` attention logits, any float dtype.
+        mask: bool tensor broadcastable to `scores`, or None.
+
+    Returns:
+        float32 probabilities of the shape of `scores`; rows without any
+        allowed key are all zeros.
+    """
+    scores = ops.cast(scores, "float32")
+    if mask is None:
+        return ops.softmax(scores, axis=-1)
+    probs = ops.softmax(ops.where(mask, scores, _LARGE_NEGATIVE), axis=-1)
+    return ops.where(mask, probs, ops.zeros_like(probs))
+
+
+class GMSAAttentionBase(keras.layers.MultiHeadAttention):
+    """Multi-head self-attention over frames with structural masks.
+
+    Subclasses set `self._local_specs` (per-head `MaskSpec`s of the local
+    path) and implement `_attend`.
+    """
+
+    def __init__(self, num_heads, key_dim, **kwargs):
+        for name, bad in (
+            ("use_gate", kwargs.get("use_gate", False)),
+            ("sliding_window", kwargs.get("sliding_window", None)),
+        ):
+            if bad:
+                raise ValueError(
+                    f"{type(self).__name__} does not support `{name}` "
+                    f"(received {bad!r}); use a structural mask instead."
+                )
+        axes = kwargs.get("attention_axes", None)
+        if axes not in (None, 1, (1,), [1]):
+            raise ValueError(
+                f"{type(self).__name__} attends over the frame axis only "
+                f"(attention_axes=None or (1,)). Received attention_axes="
+                f"{axes!r}."
+            )
+        kwargs.pop("flash_attention", None)
+        super().__init__(num_heads, key_dim, flash_attention=False, **kwargs)
+        self._local_specs = (masks_lib.MaskSpec("global"),) * num_heads
+        self._structural_np = None
+        self._built_length = None
+
+    # ----------------------------------------------------------------- build
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        if len(query_shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} expects frames of shape (batch, "
+                f"frames, features). Received query_shape={query_shape}."
+            )
+        value_shape = query_shape if value_shape is None else value_shape
+        super().build(query_shape, value_shape, key_shape)
+        length, key_length = query_shape[1], value_shape[1]
+        self._built_length = (length, key_length)
+        if length is not None and key_length is not None:
+            for spec in self._local_specs:
+                spec.check_length(max(length, key_length))
+            if any(not s.is_global for s in self._local_specs):
+                # Built once here; a NumPy constant is folded into the traced
+                # graph on every backend.
+                self._structural_np = masks_lib.head_masks(
+                    self._local_specs, length, key_length
+                )
+
+    def _local_structural(self, query, key):
+        """Per-head structural mask ``(H, T, S)`` of the local path."""
+        if all(s.is_global for s in self._local_specs):
+            return None
+        length, key_length = query.shape[1], key.shape[1]
+        if (
+            self._structural_np is not None
+            and (length, key_length) == self._structural_np.shape[1:]
+        ):
+            return self._structural_np
+        return masks_lib.head_masks_symbolic(
+            self._local_specs, ops.shape(query)[1], ops.shape(key)[1]
+        )
+
+    # ------------------------------------------------------------------ call
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        frame_mask=None,
+        value_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        value = query if value is None else value
+        key = value if key is None else key
+        if frame_mask is None:
+            frame_mask = getattr(query, "_keras_mask", None)
+        if value_mask is None:
+            value_mask = (
+                frame_mask
+                if value is query
+                else getattr(value, "_keras_mask", None)
+            )
+        pad = masks_lib.merge_masks(
+            query_mask=frame_mask,
+            key_mask=value_mask,
+            attention_mask=attention_mask,
+        )
+        local = masks_lib.merge_masks(
+            structural=self._local_structural(query, key),
+            query_mask=frame_mask,
+            key_mask=value_mask,
+            attention_mask=attention_mask,
+        )
+        q = self._query_dense(query)
+        k = self._key_dense(key)
+        v = self._value_dense(value)
+        # Same scaling order as keras' MultiHeadAttention, for bit-equality.
+        q = ops.multiply(q, ops.cast(self._inverse_sqrt_key_dim, q.dtype))
+        scores = ops.einsum(self._dot_product_equation, k, q)
+        output, maps = self._attend(scores, v, pad, local, training)
+        if frame_mask is not None:
+            keep = ops.cast(frame_mask, output.dtype)[:, :, None]
+            output = ops.multiply(output, keep)
+        if return_attention_scores:
+            return output, maps
+        return output
+
+    def _attend(self, scores, value, pad_mask, local_mask, training):
+        raise NotImplementedError
+
+    def _context(self, probs, value, training):
+        """``A V`` per head, with attention dropout: ``(B, T, H, dv)``."""
+        probs = ops.cast(probs, self.compute_dtype)
+        if self._dropout > 0.0:
+            probs = self._dropout_layer(probs, training=training)
+        return ops.einsum(self._combine_equation, probs, value)
+
+    # -------------------------------------------------------------- shapes
+    def compute_output_shape(self, query_shape, value_shape=None,
+                             key_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        return super().compute_output_shape(query_shape, value_shape,
+                                            key_shape)
+
+    def _maps_spec(self, query, value):
+        shape = (query.shape[0], self.num_heads, query.shape[1],
+                 value.shape[1])
+        return keras.KerasTensor(shape, dtype="float32")
+
+    def compute_output_spec(self, query, value=None, key=None,
+                            frame_mask=None, value_mask=None,
+                            attention_mask=None,
+                            return_attention_scores=False, training=None):
+        value = query if value is None else value
+        shape = self.compute_output_shape(
+            query.shape, value.shape, None if key is None else key.shape
+        )
+        output = keras.KerasTensor(shape, dtype=self.compute_dtype)
+        if return_attention_scores:
+            return output, self._maps_output_spec(query, value)
+        return output
+
+    def _maps_output_spec(self, query, value):
+        return self._maps_spec(query, value)

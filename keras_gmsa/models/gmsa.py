@@ -1,0 +1,218 @@
+"""The GMSA family: baseline Transformer, ShareAtt, GateAtt and GateOp.
+
+All four share one Functional graph (Sahu and Goyal, ICASSP 2022, sec. 2-3):
+
+    inputs   rgb uint8 (B, T, 1024), audio uint8 (B, T, 128), num_frames (B,)
+    layers   per modality: Dequantize -> EncoderBlock (GMSA attention)
+             concatenate per frame -> masked mean over real frames
+             -> Dense(hidden, relu) -> Dropout
+    outputs  Dense(num_classes, sigmoid), float32
+
+Default widths. The paper reports disk sizes 48.9 MB (baseline), 50.2
+(GateAtt) and 61 (GateOp) but not its widths. With 8 heads, a feed-forward
+as wide as the modality (``ff_multiplier=1``) and a 1280-unit hidden layer
+the float32 weights are 48.92 MiB; GateAtt adds 2 x 300^2 per modality
+(+1.37 MiB) and GateOp 3 x D^2 + D per modality (+12.20 MiB), the paper's
++1.3 and +12.1.
+"""
+
+import keras
+
+from keras_gmsa import masks as masks_lib
+from keras_gmsa.layers import Dequantize
+from keras_gmsa.layers import EncoderBlock
+from keras_gmsa.layers import FrameMask
+from keras_gmsa.layers import MaskedMeanPooling
+
+GMSA_NAMES = ("baseline", "shareatt", "gateatt", "gateop")
+
+DEFAULT_FEATURES = {"rgb": 1024, "audio": 128}
+
+# Table 1 of the paper: the configuration reported for each mask kind.
+PAPER_GATED_MASKS = {
+    "gateatt": {"bd": "bd10", "tp": "tp10", "td": "td80/5"},
+    "gateop": {"bd": "bd20", "tp": "tp30", "td": "td60/4"},
+}
+
+DEFAULT_OPTIONS = dict(
+    num_classes=3862,
+    max_frames=300,
+    features=DEFAULT_FEATURES,
+    frame_dtype="uint8",
+    num_heads=8,
+    num_blocks=1,
+    ff_multiplier=1,
+    hidden_dim=1280,
+    dropout=0.1,
+    attention_dropout=0.0,
+    hidden_dropout=0.1,
+    activation="relu",
+    layer_norm_epsilon=1e-5,
+    renormalize=False,
+    gate_use_bias=False,
+    compile=True,
+    learning_rate=2e-4,
+    name=None,
+)
+
+
+def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
+    """Turns ``(mask, W, L)`` into the masks argument of `EncoderBlock`.
+
+    - ``baseline``: no mask (mask, W and L must be None).
+    - ``shareatt``: half of the heads global, half local. ``mask`` is a kind
+      (``"bd"``, ``"tp"``, ``"td"``; default ``"tp"``): without W the local
+      heads take the paper's set (``PAPER_HEAD_MASKS``, 4 local heads of 8);
+      with W every local head uses the same spec. ``mask`` may also be a
+      full spec (``"tp30"``) or a list of one spec per local head.
+    - ``gateatt`` / ``gateop``: one local mask for every head; a kind
+      without W takes the paper's Table 1 setting (GateAtt ``bd10``,
+      ``tp10``, ``td80/5``; GateOp ``bd20``, ``tp30``, ``td60/4``).
+
+    Returns:
+        None, a spec string, or a list of per-head specs.
+    """
+    if name == "baseline":
+        if mask is not None or W is not None or L is not None:
+            raise ValueError(
+                "The baseline uses global attention only: mask, W and L "
+                f"must be None. Received mask={mask!r}, W={W!r}, L={L!r}."
+            )
+        return None
+    if isinstance(mask, (list, tuple)):
+        if W is not None or L is not None:
+            raise ValueError("Give either a list of mask specs or W/L.")
+        local = [str(masks_lib.parse_mask_spec(m)) for m in mask]
+        if name == "shareatt":
+            return [None] * (num_heads - len(local)) + local
+        if len(local) != num_heads:
+            raise ValueError(
+                f"{name}: a per-head mask list needs {num_heads} specs; "
+                f"received {len(local)}."
+            )
+        return local
+    mask = "tp" if mask is None else str(mask).strip().lower()
+    if mask not in masks_lib.PAPER_HEAD_MASKS:
+        # A full spec such as "tp30" or "td60/4".
+        if W is not None or L is not None:
+            raise ValueError(
+                f"mask={mask!r} is a full spec; do not also pass W or L "
+                f"(received W={W!r}, L={L!r}). Use mask='tp', W=30 instead."
+            )
+        spec = masks_lib.parse_mask_spec(mask)
+        if spec.is_global:
+            raise ValueError(
+                f"{name} needs a local mask kind: 'bd', 'tp' or 'td' (or a "
+                "spec such as 'tp30'). For global attention use 'baseline'."
+            )
+        local = str(spec)
+    elif W is None:
+        if L is not None:
+            raise ValueError(f"L={L!r} given without W.")
+        if name == "shareatt":
+            local = list(masks_lib.PAPER_HEAD_MASKS[mask])
+        else:
+            local = PAPER_GATED_MASKS[name][mask]
+    else:
+        if mask == "td" and L is None:
+            raise ValueError("mask='td' needs a dilation L (e.g. W=60, L=4).")
+        if mask != "td" and L is not None:
+            raise ValueError(
+                f"Only mask='td' takes L; received mask={mask!r}, L={L!r}."
+            )
+        local = str(masks_lib.MaskSpec(mask, W, L))
+    if name != "shareatt":
+        return local
+    if isinstance(local, str):
+        local = [local] * (num_heads // 2)
+    if len(local) != num_heads // 2:
+        raise ValueError(
+            f"ShareAtt makes half of the {num_heads} heads local, but the "
+            f"paper's set {local} has {len(local)} masks (it is made for 8 "
+            "heads). Pass W (one mask for all local heads) or a list of "
+            f"{num_heads // 2} specs."
+        )
+    return [None] * (num_heads - len(local)) + local
+
+
+def _features(features):
+    features = dict(features)
+    if not features:
+        raise ValueError("`features` must name at least one modality.")
+    for key, dim in features.items():
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(
+                f"Feature {key!r} needs a positive integer size; got {dim!r}."
+            )
+    return features
+
+
+def build_gmsa_model(name, mask=None, W=None, L=None, **options):
+    """Builds one of the GMSA family; see `keras_gmsa.build_model`."""
+    opts = dict(DEFAULT_OPTIONS)
+    opts.update(options)
+    features = _features(opts["features"])
+    if opts["frame_dtype"] not in ("uint8", "float32", "float16", "bfloat16"):
+        raise ValueError(
+            "frame_dtype must be 'uint8' (quantized records) or a float "
+            f"dtype. Received {opts['frame_dtype']!r}."
+        )
+    for key in ("num_classes", "max_frames", "num_heads", "num_blocks",
+                "hidden_dim"):
+        if not isinstance(opts[key], int) or opts[key] < 1:
+            raise ValueError(
+                f"`{key}` must be a positive integer. Received "
+                f"{key}={opts[key]!r}."
+            )
+    num_heads = opts["num_heads"]
+    block_masks = resolve_masks(name, mask, W, L, num_heads)
+    attention = "global" if name == "baseline" else name
+    max_frames = opts["max_frames"]
+
+    # Inputs.
+    inputs = {
+        key: keras.Input((max_frames, dim), dtype=opts["frame_dtype"],
+                         name=key)
+        for key, dim in features.items()
+    }
+    inputs["num_frames"] = keras.Input((), dtype="int32", name="num_frames")
+
+    # Layers.
+    first = next(iter(features))
+    frame_mask = FrameMask(name="frame_mask")(inputs[first],
+                                              inputs["num_frames"])
+    encoded = []
+    for key, dim in features.items():
+        x = Dequantize(name=f"{key}_dequantize")(inputs[key])
+        for index in range(opts["num_blocks"]):
+            x = EncoderBlock(
+                num_heads=num_heads,
+                ff_dim=int(round(opts["ff_multiplier"] * dim)),
+                attention=attention,
+                masks=block_masks,
+                dropout=opts["dropout"],
+                attention_dropout=opts["attention_dropout"],
+                activation=opts["activation"],
+                layer_norm_epsilon=opts["layer_norm_epsilon"],
+                renormalize=opts["renormalize"],
+                gate_use_bias=opts["gate_use_bias"],
+                name=f"{key}_encoder_{index}",
+            )(x, frame_mask=frame_mask)
+        encoded.append(x)
+    x = (keras.layers.Concatenate(axis=-1, name="concat_modalities")(encoded)
+         if len(encoded) > 1 else encoded[0])
+    x = MaskedMeanPooling(name="temporal_mean")(x, frame_mask=frame_mask)
+    x = keras.layers.Dense(opts["hidden_dim"], activation="relu",
+                           name="hidden")(x)
+    x = keras.layers.Dropout(opts["hidden_dropout"], name="hidden_dropout")(x)
+
+    # Outputs.
+    outputs = keras.layers.Dense(opts["num_classes"], activation="sigmoid",
+                                 dtype="float32", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=opts["name"] or name)
+    if opts["compile"]:
+        model.compile(
+            optimizer=keras.optimizers.Adam(opts["learning_rate"]),
+            loss=keras.losses.BinaryCrossentropy(),
+        )
+    return model

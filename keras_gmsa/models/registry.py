@@ -1,0 +1,79 @@
+"""One registry maps model names to builders; users ask for a name."""
+
+from keras_gmsa.models import gmsa
+
+# name -> (builder, allowed options, one-line description)
+_REGISTRY = {}
+
+
+def register_model(name, builder, options, description):
+    """Adds a model family member to the registry (used by model modules)."""
+    if name in _REGISTRY:
+        raise ValueError(f"Model {name!r} is already registered.")
+    _REGISTRY[name] = (builder, frozenset(options), description)
+
+
+for _name, _text in (
+    ("baseline", "Two-branch Transformer, global self-attention (paper "
+                 "baseline)"),
+    ("shareatt", "GMSA ShareAtt: half of the heads global, half local"),
+    ("gateatt", "GMSA GateAtt: global and local maps mixed by T x T gates"),
+    ("gateop", "GMSA GateOp: global and local contexts mixed by D x D gates"),
+):
+    register_model(
+        _name,
+        lambda mask=None, W=None, L=None, _n=_name, **kw: (
+            gmsa.build_gmsa_model(_n, mask=mask, W=W, L=L, **kw)),
+        gmsa.DEFAULT_OPTIONS,
+        _text,
+    )
+
+
+def list_models(with_descriptions=False):
+    """Names of every model `build_model` can build, sorted.
+
+    Args:
+        with_descriptions: return ``{name: description}`` instead.
+    """
+    names = sorted(_REGISTRY)
+    if with_descriptions:
+        return {n: _REGISTRY[n][2] for n in names}
+    return names
+
+
+def build_model(name, mask=None, W=None, L=None, **options):
+    """Builds a registered model as a Functional `keras.Model`.
+
+    Args:
+        name: one of `list_models()`, e.g. ``"gateop"``.
+        mask: local mask kind ``"bd"``, ``"tp"`` or ``"td"`` (default
+            ``"tp"`` for GMSA models), a full spec such as ``"td60/4"``, or a
+            list of per-head specs; see `keras_gmsa.masks`.
+        W: neighbourhood width of the local mask.
+        L: dilation of a ``"td"`` mask.
+        **options: model options, e.g. ``num_classes`` (3862),
+            ``max_frames`` (300), ``features`` ({"rgb": 1024, "audio":
+            128}), ``frame_dtype`` ("uint8"), ``num_heads`` (8),
+            ``num_blocks`` (1), ``ff_multiplier`` (1), ``hidden_dim``
+            (1280), ``dropout``, ``hidden_dropout``, ``compile`` (True:
+            Adam 2e-4 and binary cross-entropy).
+
+    Returns:
+        A `keras.Model` with inputs named after the features plus
+        ``"num_frames"``, and ``num_classes`` sigmoid outputs.
+
+    Example:
+    >>> model = build_model("gateop", mask="tp", W=30)  # doctest: +SKIP
+    """
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
+        )
+    builder, allowed, _ = _REGISTRY[name]
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {unknown} for model {name!r}. Allowed: "
+            f"{', '.join(sorted(allowed))}."
+        )
+    return builder(mask=mask, W=W, L=L, **options)
