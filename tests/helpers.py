@@ -1,0 +1,85 @@
+"""Shared checks for layer tests (in the spirit of Keras' run_layer_test)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def to_numpy(x):
+    if isinstance(x, dict):
+        return {k: to_numpy(v) for k, v in x.items()}
+    return ops.convert_to_numpy(x)
+
+
+def named_weights(layer):
+    """``{"query/kernel": array, ...}`` keyed by the last two path parts."""
+    return {"/".join(w.path.split("/")[-2:]): to_numpy(w)
+            for w in layer.weights}
+
+
+def frames_and_mask(rng, batch, length, dim, valid):
+    x = rng.normal(size=(batch, length, dim)).astype("float32")
+    mask = np.arange(length)[None, :] < np.asarray(valid)[:, None]
+    return x, mask
+
+
+def check_config_round_trip(layer, x, frame_mask):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    clone(x, frame_mask=frame_mask)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(
+        to_numpy(clone(x, frame_mask=frame_mask)),
+        to_numpy(layer(x, frame_mask=frame_mask)), atol=1e-6)
+
+
+def check_symbolic_and_eager(layer_factory, x, frame_mask):
+    inputs = keras.Input(x.shape[1:])
+    mask_in = keras.Input(frame_mask.shape[1:], dtype="bool")
+    symbolic = layer_factory()(inputs, frame_mask=mask_in)
+    assert tuple(symbolic.shape) == (None,) + x.shape[1:]
+    eager = layer_factory()(x, frame_mask=frame_mask)
+    assert tuple(eager.shape) == x.shape
+
+
+def check_training_step(layer_factory, x, frozen=("key/bias",)):
+    """One optimizer step moves every trainable weight; the loss is finite.
+
+    `frozen` lists weights with a provably zero gradient: a key bias adds
+    q.b_k to every score of a query row, which the softmax cancels.
+    """
+    inputs = keras.Input(x.shape[1:])
+    layer = layer_factory()
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [to_numpy(w).copy() for w in layer.trainable_weights]
+    target = np.random.default_rng(1).normal(size=x.shape).astype("float32")
+    history = model.fit(x, target, batch_size=len(x), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [to_numpy(w) for w in layer.trainable_weights]
+    for w, b, a in zip(layer.trainable_weights, before, after):
+        if w.path.endswith(frozen):
+            continue
+        assert not np.allclose(a, b), f"{w.path} did not move"
+
+
+def check_mixed_precision(layer_factory, x, frame_mask, policies=(
+        "mixed_float16", "mixed_bfloat16")):
+    """Outputs in the compute dtype, finite, padded rows exactly zero."""
+    for policy in policies:
+        keras.config.set_dtype_policy(policy)
+        try:
+            layer = layer_factory()
+            out, maps = layer(x, frame_mask=frame_mask,
+                              return_attention_scores=True)
+            expected = policy.split("_")[1]
+            assert keras.backend.standardize_dtype(out.dtype) == expected
+            out = to_numpy(ops.cast(out, "float32"))
+            assert np.isfinite(out).all(), policy
+            assert (out[~frame_mask] == 0).all(), policy
+            maps = maps if isinstance(maps, dict) else {"maps": maps}
+            for value in to_numpy(maps).values():
+                assert np.isfinite(value).all(), policy
+        finally:
+            keras.config.set_dtype_policy("float32")

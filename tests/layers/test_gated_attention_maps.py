@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from keras_gmsa import masks
+from keras_gmsa.layers import GatedAttentionMaps
+from tests import helpers
+from tests import reference
+
+
+def _weights(layer):
+    w = helpers.named_weights(layer)
+    return dict(wq=w["query/kernel"], bq=w["query/bias"],
+                wk=w["key/kernel"], bk=w["key/bias"],
+                wv=w["value/kernel"], bv=w["value/bias"],
+                wo=w["attention_output/kernel"],
+                bo=w["attention_output/bias"],
+                gate_g=_find(w, "global_gate_kernel"),
+                gate_l=_find(w, "local_gate_kernel"))
+
+
+def _find(w, suffix):
+    (key,) = [k for k in w if k.endswith(suffix)]
+    return w[key]
+
+
+def _randomise_gates(layer, rng):
+    # Glorot gates start near 0.5; make them decisive so the test can fail.
+    for v in layer.weights:
+        if v.path.endswith("gate_kernel"):
+            v.assign(rng.normal(size=v.shape).astype("float32") * 3)
+
+
+@pytest.mark.parametrize("renormalize", [False, True])
+@pytest.mark.parametrize("spec", ["bd4", "tp2", "td4/2"])
+def test_matches_numpy_reference_of_equation_7(rng, spec, renormalize):
+    T = 12
+    x, frame_mask = helpers.frames_and_mask(rng, 3, T, 16, [12, 7, 0])
+    layer = GatedAttentionMaps(num_heads=4, key_dim=4, local_mask=spec,
+                               renormalize=renormalize)
+    layer(x, frame_mask=frame_mask)
+    _randomise_gates(layer, rng)
+    out, maps = layer(x, frame_mask=frame_mask, return_attention_scores=True)
+    out, maps = helpers.to_numpy(out), helpers.to_numpy(maps)
+    w = _weights(layer)
+    structural = masks.head_masks(masks.parse_head_masks(spec, 4), T)
+    for b in range(3):
+        ref_out, ref_a = reference.gated_attention_maps(
+            x[b], w, structural, frame_mask[b], renormalize)
+        np.testing.assert_allclose(out[b], ref_out, atol=1e-5)
+        np.testing.assert_allclose(maps["combined"][b], ref_a, atol=1e-5)
+    # Local maps are zero outside the window; padded rows/columns are zero.
+    assert (maps["local"][:, :, ~structural[0]] == 0).all()
+    assert (maps["combined"][1][:, 7:] == 0).all()
+    assert (maps["combined"][1][:, :, 7:] == 0).all()
+    assert (maps["combined"][2] == 0).all() and (out[2] == 0).all()
+    row_sums = maps["combined"][0].sum(-1)
+    if renormalize:
+        np.testing.assert_allclose(row_sums, 1.0, atol=1e-5)
+    else:
+        # The paper's claim that rows sum to one does not hold.
+        assert np.abs(row_sums - 1.0).max() > 1e-3
+
+
+def test_padding_is_invisible(rng):
+    x, frame_mask = helpers.frames_and_mask(rng, 2, 10, 8, [10, 6])
+    layer = GatedAttentionMaps(num_heads=2, key_dim=4, local_mask="tp1")
+    out = helpers.to_numpy(layer(x, frame_mask=frame_mask))
+    noisy = x.copy()
+    noisy[~frame_mask] = 100.0
+    out2 = helpers.to_numpy(layer(noisy, frame_mask=frame_mask))
+    np.testing.assert_allclose(out2[frame_mask], out[frame_mask], atol=1e-6)
+    assert (out[~frame_mask] == 0).all()
+
+
+def test_config_weights_calls_training_and_mixed_precision(rng):
+    x, frame_mask = helpers.frames_and_mask(rng, 2, 12, 16, [12, 5])
+
+    def factory():
+        return GatedAttentionMaps(num_heads=4, key_dim=4, local_mask="td4/2",
+                                  gate_use_bias=True, renormalize=True)
+
+    layer = factory()
+    layer(x, frame_mask=frame_mask)
+    assert len(layer.trainable_weights) == 12
+    assert layer.count_params() == 4 * (16 * 16 + 16) + 2 * (12 * 12 + 12)
+    config = layer.get_config()
+    assert config["local_mask"] == "td4/2" and config["renormalize"]
+    helpers.check_config_round_trip(layer, x, frame_mask)
+    helpers.check_symbolic_and_eager(factory, x, frame_mask)
+    helpers.check_training_step(factory, x)
+    helpers.check_mixed_precision(factory, x, frame_mask)
+
+
+def test_paper_sizes_of_the_gates():
+    layer = GatedAttentionMaps(num_heads=8, key_dim=128, local_mask="tp10")
+    layer.build((None, 300, 1024))
+    gates = [w for w in layer.weights if w.path.endswith("gate_kernel")]
+    assert [tuple(w.shape) for w in gates] == [(300, 300), (300, 300)]
+
+
+def test_needs_static_length_and_a_local_mask():
+    layer = GatedAttentionMaps(num_heads=2, key_dim=4)
+    with pytest.raises(ValueError, match="static number of frames"):
+        layer.build((None, None, 8))
+    with pytest.raises(ValueError, match="needs a local mask"):
+        GatedAttentionMaps(num_heads=2, key_dim=4, local_mask=None)
