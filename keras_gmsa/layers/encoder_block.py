@@ -165,10 +165,11 @@ class EncoderBlock(keras.layers.Layer):
             training=training)
         if return_attention_scores:
             attended, maps = attended
-        x = self._attention_norm(
-            inputs + self._dropout_layer(attended, training=training))
+        x = self._attention_norm(ops.add(
+            inputs, self._dropout_layer(attended, training=training)))
         ff = self._ff_outer(self.activation(self._ff_inner(x)))
-        x = self._ff_norm(x + self._dropout_layer(ff, training=training))
+        x = self._ff_norm(
+            ops.add(x, self._dropout_layer(ff, training=training)))
         if frame_mask is not None:
             x = ops.multiply(x, ops.cast(frame_mask, x.dtype)[:, :, None])
         if return_attention_scores:

@@ -1,0 +1,205 @@
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_gmsa
+from keras_gmsa.models.gmsa import resolve_masks
+from tests import helpers
+
+SMALL = dict(num_classes=10, max_frames=24, features={"rgb": 16, "audio": 8},
+             num_heads=4, hidden_dim=16)
+CASES = [
+    ("baseline", {}),
+    ("shareatt", dict(mask="bd", W=4)),
+    ("shareatt", dict(mask="tp", W=3)),
+    ("shareatt", dict(mask="td", W=4, L=2)),
+    ("gateatt", dict(mask="bd", W=4)),
+    ("gateatt", dict(mask="tp", W=3)),
+    ("gateatt", dict(mask="td", W=4, L=2)),
+    ("gateop", dict(mask="bd", W=4)),
+    ("gateop", dict(mask="tp", W=3)),
+    ("gateop", dict(mask="td", W=4, L=2)),
+]
+
+
+def small_batch(rng, n=8, T=24, classes=10, dtype="uint8"):
+    counts = rng.integers(1, T + 1, size=n).astype("int32")
+    counts[0] = T
+    features = {
+        "rgb": rng.integers(0, 256, size=(n, T, 16)).astype("uint8"),
+        "audio": rng.integers(0, 256, size=(n, T, 8)).astype("uint8"),
+        "num_frames": counts,
+    }
+    for key in ("rgb", "audio"):
+        features[key][np.arange(T)[None, :] >= counts[:, None]] = 0
+    labels = (rng.random((n, classes)) < 0.3).astype("float32")
+    return features, labels
+
+
+def test_list_models_names_the_gmsa_family():
+    names = keras_gmsa.list_models()
+    assert {"baseline", "shareatt", "gateatt", "gateop"} <= set(names)
+    described = keras_gmsa.list_models(with_descriptions=True)
+    assert "T x T" in described["gateatt"]
+
+
+@pytest.mark.parametrize("name, kwargs", CASES,
+                         ids=[f"{n}-{k.get('mask', 'none')}" for n, k in CASES])
+def test_every_model_fits_and_its_loss_goes_down(rng, name, kwargs):
+    model = keras_gmsa.build_model(name, learning_rate=3e-3, dropout=0.0,
+                                   hidden_dropout=0.0, **kwargs, **SMALL)
+    assert isinstance(model, keras.Model)
+    assert set(model.input) == {"rgb", "audio", "num_frames"}
+    features, labels = small_batch(rng)
+    history = model.fit(features, labels, batch_size=8, epochs=12, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0], losses
+    probs = helpers.to_numpy(model.predict(features, verbose=0))
+    assert probs.shape == (8, 10) and ((probs >= 0) & (probs <= 1)).all()
+
+
+@pytest.mark.parametrize("name", ["baseline", "gateatt", "gateop"])
+def test_padded_frames_do_not_change_predictions(rng, name):
+    model = keras_gmsa.build_model(name, mask=None if name == "baseline"
+                                   else "tp", W=None if name == "baseline"
+                                   else 2, **SMALL)
+    features, _ = small_batch(rng)
+    features["num_frames"][1] = 0  # a video without frames: no NaN
+    before = helpers.to_numpy(model.predict(features, verbose=0))
+    noisy = {k: v.copy() for k, v in features.items()}
+    pad = np.arange(24)[None, :] >= features["num_frames"][:, None]
+    noisy["rgb"][pad] = 255
+    noisy["audio"][pad] = 17
+    after = helpers.to_numpy(model.predict(noisy, verbose=0))
+    np.testing.assert_allclose(after, before, atol=1e-5)
+    assert np.isfinite(before).all()
+
+
+def test_float_frames_give_the_same_predictions_as_uint8(rng):
+    quantized = keras_gmsa.build_model("gateop", mask="bd", W=4, **SMALL)
+    floats = keras_gmsa.build_model("gateop", mask="bd", W=4,
+                                    frame_dtype="float32", **SMALL)
+    floats.set_weights(quantized.get_weights())
+    features, _ = small_batch(rng)
+    deq = dict(features)
+    for key in ("rgb", "audio"):
+        deq[key] = (features[key].astype("float32") * np.float32(4 / 255)
+                    + np.float32(4 / 512 - 2))
+    np.testing.assert_allclose(
+        helpers.to_numpy(floats.predict(deq, verbose=0)),
+        helpers.to_numpy(quantized.predict(features, verbose=0)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, kwargs", [CASES[0], CASES[3], CASES[6],
+                                          CASES[7]])
+def test_keras_file_round_trip_gives_identical_outputs(rng, tmp_path, name,
+                                                       kwargs):
+    model = keras_gmsa.build_model(name, **kwargs, **SMALL)
+    features, labels = small_batch(rng)
+    model.fit(features, labels, epochs=1, verbose=0)
+    expected = helpers.to_numpy(model.predict(features, verbose=0))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(
+        helpers.to_numpy(loaded.predict(features, verbose=0)), expected)
+    layer = loaded.get_layer("rgb_encoder_0")
+    assert layer.get_config()["masks"] == model.get_layer(
+        "rgb_encoder_0").get_config()["masks"]
+
+
+_SAVE_SCRIPT = """
+import sys, numpy as np, keras, keras_gmsa
+from tests.models.test_build_model import SMALL, small_batch
+out = sys.argv[1]
+keras.utils.set_random_seed(7)
+model = keras_gmsa.build_model("gateop", mask="td", W=4, L=2, **SMALL)
+features, labels = small_batch(np.random.default_rng(3))
+model.fit(features, labels, epochs=1, verbose=0)
+model.save(out + "/model.keras")
+np.savez(out + "/io.npz", expected=keras.ops.convert_to_numpy(
+    model.predict(features, verbose=0)), **features)
+print(keras.backend.backend())
+"""
+
+
+def test_keras_file_saved_on_another_backend_loads_with_same_outputs(
+        tmp_path):
+    backends = ["tensorflow", "jax", "torch"]
+    current = keras.backend.backend()
+    other = backends[(backends.index(current) + 1) % 3]
+    env = dict(os.environ, KERAS_BACKEND=other, PYTHONPATH=os.getcwd())
+    result = subprocess.run([sys.executable, "-c", _SAVE_SCRIPT,
+                             str(tmp_path)], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith(other)
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    data = np.load(tmp_path / "io.npz")
+    features = {k: data[k] for k in ("rgb", "audio", "num_frames")}
+    np.testing.assert_allclose(
+        helpers.to_numpy(loaded.predict(features, verbose=0)),
+        data["expected"], atol=1e-5)
+
+
+@pytest.mark.parametrize("name, params, mib", [
+    ("baseline", 12_824_342, 48.92),
+    ("shareatt", 12_824_342, 48.92),
+    ("gateatt", 13_184_342, 50.29),
+    ("gateop", 16_020_374, 61.11),
+])
+def test_default_widths_reproduce_the_paper_sizes(name, params, mib):
+    model = keras_gmsa.build_model(name, compile=False)
+    assert model.count_params() == params
+    assert round(params * 4 / 2**20, 2) == mib
+    assert model.output_shape == (None, 3862)
+    assert model.get_layer("rgb").output.dtype == "uint8"
+
+
+def test_users_script_gateop_tp30_trains_at_full_size(rng):
+    model = keras_gmsa.build_model("gateop", mask="tp", W=30)
+    assert model.get_layer("rgb_encoder_0").get_config()["masks"] == "tp30"
+    n = 2
+    features = {
+        "rgb": rng.integers(0, 256, (n, 300, 1024)).astype("uint8"),
+        "audio": rng.integers(0, 256, (n, 300, 128)).astype("uint8"),
+        "num_frames": np.array([300, 120], "int32"),
+    }
+    labels = np.zeros((n, 3862), "float32")
+    labels[0, [3, 17]] = labels[1, 5] = 1
+    history = model.fit(features, labels, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_resolve_masks_follows_the_paper():
+    assert resolve_masks("shareatt", "tp") == [None] * 4 + [
+        "tp10", "tp30", "tp60", "tp80"]
+    assert resolve_masks("shareatt", "td", 20, 4)[4:] == ["td20/4"] * 4
+    assert resolve_masks("gateatt", "td") == "td80/5"
+    assert resolve_masks("gateop", "bd") == "bd20"
+    assert resolve_masks("gateop") == "tp30"
+    assert resolve_masks("gateop", "td60/4") == "td60/4"
+    assert resolve_masks("baseline") is None
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    (("nope",), {}, "Unknown model 'nope'. Allowed: .*gateop"),
+    (("gateop",), dict(heads=3), "Unknown option.*Allowed: .*num_heads"),
+    (("baseline",), dict(mask="tp"), "global attention only"),
+    (("gateop",), dict(mask="td", W=10), "needs a dilation L"),
+    (("gateop",), dict(mask="tp", W=10, L=2), "Only mask='td' takes L"),
+    (("gateop",), dict(mask="tp30", W=10), "full spec"),
+    (("gateop",), dict(mask="global"), "needs a local mask kind"),
+    (("shareatt",), dict(mask="tp", num_heads=4), "made for 8"),
+    (("gateop",), dict(num_classes=0), "positive integer"),
+    (("gateop",), dict(frame_dtype="int64"), "frame_dtype"),
+    (("gateop",), dict(max_frames=20, mask="bd"), "global attention"),
+])
+def test_bad_names_and_options_raise(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        keras_gmsa.build_model(*args, **kwargs)
