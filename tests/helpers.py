@@ -58,7 +58,7 @@ def check_training_step(layer_factory, x, frozen=("key/bias",)):
     history = model.fit(x, target, batch_size=len(x), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [to_numpy(w) for w in layer.trainable_weights]
-    for w, b, a in zip(layer.trainable_weights, before, after):
+    for w, b, a in zip(layer.trainable_weights, before, after, strict=True):
         if w.path.endswith(frozen):
             continue
         assert not np.allclose(a, b), f"{w.path} did not move"
