@@ -263,12 +263,14 @@ def head_masks_symbolic(specs, length, key_length=None):
 def frame_mask_from_lengths(num_frames, length):
     """Boolean ``(B, T)`` mask, True on the first ``num_frames[b]`` frames."""
     num_frames = ops.reshape(ops.cast(num_frames, "int32"), (-1, 1))
-    return ops.less(ops.expand_dims(ops.arange(length, dtype="int32"), 0),
-                    num_frames)
+    return ops.less(
+        ops.expand_dims(ops.arange(length, dtype="int32"), 0), num_frames
+    )
 
 
-def merge_masks(structural=None, query_mask=None, key_mask=None,
-                attention_mask=None):
+def merge_masks(
+    structural=None, query_mask=None, key_mask=None, attention_mask=None
+):
     """Merges structural, padding and user masks into one boolean mask.
 
     This is the single place where GMSA layers combine masks.

@@ -13,8 +13,9 @@ def to_numpy(x):
 
 def named_weights(layer):
     """``{"query/kernel": array, ...}`` keyed by the last two path parts."""
-    return {"/".join(w.path.split("/")[-2:]): to_numpy(w)
-            for w in layer.weights}
+    return {
+        "/".join(w.path.split("/")[-2:]): to_numpy(w) for w in layer.weights
+    }
 
 
 def frames_and_mask(rng, batch, length, dim, valid):
@@ -31,7 +32,9 @@ def check_config_round_trip(layer, x, frame_mask):
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(
         to_numpy(clone(x, frame_mask=frame_mask)),
-        to_numpy(layer(x, frame_mask=frame_mask)), atol=1e-6)
+        to_numpy(layer(x, frame_mask=frame_mask)),
+        atol=1e-6,
+    )
 
 
 def check_symbolic_and_eager(layer_factory, x, frame_mask):
@@ -64,15 +67,17 @@ def check_training_step(layer_factory, x, frozen=("key/bias",)):
         assert not np.allclose(a, b), f"{w.path} did not move"
 
 
-def check_mixed_precision(layer_factory, x, frame_mask, policies=(
-        "mixed_float16", "mixed_bfloat16")):
+def check_mixed_precision(
+    layer_factory, x, frame_mask, policies=("mixed_float16", "mixed_bfloat16")
+):
     """Outputs in the compute dtype, finite, padded rows exactly zero."""
     for policy in policies:
         keras.config.set_dtype_policy(policy)
         try:
             layer = layer_factory()
-            out, maps = layer(x, frame_mask=frame_mask,
-                              return_attention_scores=True)
+            out, maps = layer(
+                x, frame_mask=frame_mask, return_attention_scores=True
+            )
             expected = policy.split("_")[1]
             assert keras.backend.standardize_dtype(out.dtype) == expected
             out = to_numpy(ops.cast(out, "float32"))

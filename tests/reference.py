@@ -61,8 +61,9 @@ def project(o, wo, bo):
 def local_masked_mha(x, w, mask=None, valid=None):
     """eq. 1-6. w: dict with query/key/value/output kernels and biases."""
     maps = attention_maps(x, w["wq"], w["bq"], w["wk"], w["bk"], mask, valid)
-    out = project(heads_times_values(maps, x, w["wv"], w["bv"]),
-                  w["wo"], w["bo"])
+    out = project(
+        heads_times_values(maps, x, w["wv"], w["bv"]), w["wo"], w["bo"]
+    )
     if valid is not None:
         out = out * valid[:, None]
     return out, maps
@@ -78,8 +79,7 @@ def gated_attention_maps(x, w, mask, valid=None, renormalize=False):
     if renormalize:
         s = a.sum(-1, keepdims=True)
         a = np.where(s > 0, a / np.where(s > 0, s, 1), 0)
-    out = project(heads_times_values(a, x, w["wv"], w["bv"]), w["wo"],
-                  w["bo"])
+    out = project(heads_times_values(a, x, w["wv"], w["bv"]), w["wo"], w["bo"])
     if valid is not None:
         out = out * valid[:, None]
     return out, a
@@ -95,8 +95,12 @@ def gated_context_mha(x, w, mask, valid=None):
     og_flat, ol_flat = og.reshape(T, -1), ol.reshape(T, -1)
     yg = og_flat @ w["wo"].reshape(-1, w["wo"].shape[-1]) + w["bo"]
     yl = ol_flat @ w["wol"].reshape(-1, w["wol"].shape[-1]) + w["bol"]
-    gates = np.stack([og_flat @ w["gate_g"].reshape(-1, yg.shape[-1]),
-                      ol_flat @ w["gate_l"].reshape(-1, yg.shape[-1])])
+    gates = np.stack(
+        [
+            og_flat @ w["gate_g"].reshape(-1, yg.shape[-1]),
+            ol_flat @ w["gate_l"].reshape(-1, yg.shape[-1]),
+        ]
+    )
     r = softmax(gates, axis=0)
     y = r[0] * yg + r[1] * yl
     if valid is not None:

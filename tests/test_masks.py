@@ -8,25 +8,35 @@ from tests.reference import mask_loops
 
 @pytest.mark.parametrize(
     "spec, kind, W, L",
-    [("bd1", "bd", 1, None), ("bd20", "bd", 20, None), ("bd7", "bd", 7, None),
-     ("tp1", "tp", 1, None), ("tp30", "tp", 30, None), ("tp5", "tp", 5, None),
-     ("td4/2", "td", 4, 2), ("td60/4", "td", 60, 4), ("td9/3", "td", 9, 3),
-     ("td6/1", "td", 6, 1), ("global", "global", None, None)],
+    [
+        ("bd1", "bd", 1, None),
+        ("bd20", "bd", 20, None),
+        ("bd7", "bd", 7, None),
+        ("tp1", "tp", 1, None),
+        ("tp30", "tp", 30, None),
+        ("tp5", "tp", 5, None),
+        ("td4/2", "td", 4, 2),
+        ("td60/4", "td", 60, 4),
+        ("td9/3", "td", 9, 3),
+        ("td6/1", "td", 6, 1),
+        ("global", "global", None, None),
+    ],
 )
 @pytest.mark.parametrize("T", [1, 13, 64])
 def test_index_rules_match_the_paper_definitions(spec, kind, W, L, T):
     parsed = masks.parse_mask_spec(spec)
-    if W is not None and ((kind == "bd" and W >= T)
-                          or (kind == "tp" and W >= T - 1)
-                          or (kind == "td" and L == 1 and W >= T - 1)):
+    if W is not None and (
+        (kind == "bd" and W >= T)
+        or (kind == "tp" and W >= T - 1)
+        or (kind == "td" and L == 1 and W >= T - 1)
+    ):
         with pytest.raises(ValueError, match="global attention"):
             masks.local_mask(parsed, T)
         return
     expected = mask_loops(kind, W, L, T)
     np.testing.assert_array_equal(masks.local_mask(parsed, T), expected)
     symbolic = masks.head_masks_symbolic([parsed], T)
-    np.testing.assert_array_equal(ops.convert_to_numpy(symbolic)[0],
-                                  expected)
+    np.testing.assert_array_equal(ops.convert_to_numpy(symbolic)[0], expected)
 
 
 def test_paper_figure_2_masks():
@@ -45,33 +55,42 @@ def test_paper_figure_2_masks():
 def test_block_diagonal_boundaries_are_exact():
     m = masks.local_mask("bd10", 300)
     for start in range(0, 300, 10):
-        block = m[start:start + 10]
-        assert block[:, start:start + 10].all()
+        block = m[start : start + 10]
+        assert block[:, start : start + 10].all()
         assert not block[:, :start].any()
-        assert not block[:, start + 10:].any()
+        assert not block[:, start + 10 :].any()
 
 
-@pytest.mark.parametrize("text, canonical", [
-    ("BD20", "bd20"), (" tp 30 ", "tp30"), ("TD60/4", "td60/4"),
-    (None, "global"), ("global", "global"),
-])
+@pytest.mark.parametrize(
+    "text, canonical",
+    [
+        ("BD20", "bd20"),
+        (" tp 30 ", "tp30"),
+        ("TD60/4", "td60/4"),
+        (None, "global"),
+        ("global", "global"),
+    ],
+)
 def test_spec_round_trip(text, canonical):
     spec = masks.parse_mask_spec(text)
     assert str(spec) == canonical
     assert masks.parse_mask_spec(str(spec)) == spec
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("xy10", "Unknown mask spec"),
-    ("bd0", "W >= 1"),
-    ("tp0", "W >= 1"),
-    ("td10", "needs a dilation"),
-    ("td10/0", "L >= 1"),
-    ("td4/5", "L > W"),
-    ("bd10/2", "only 'td'"),
-    ("bd-3", "Unknown mask spec"),
-    (12, "must be a string"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("xy10", "Unknown mask spec"),
+        ("bd0", "W >= 1"),
+        ("tp0", "W >= 1"),
+        ("td10", "needs a dilation"),
+        ("td10/0", "L >= 1"),
+        ("td4/5", "L > W"),
+        ("bd10/2", "only 'td'"),
+        ("bd-3", "Unknown mask spec"),
+        (12, "must be a string"),
+    ],
+)
 def test_bad_specs_raise_and_name_what_is_allowed(bad, message):
     with pytest.raises(ValueError, match=message) as info:
         masks.parse_mask_spec(bad)
@@ -94,8 +113,12 @@ def test_masks_equal_to_global_are_refused(spec, T):
 
 
 def test_paper_head_sets():
-    assert masks.PAPER_HEAD_MASKS["td"] == ("td10/2", "td30/3", "td60/4",
-                                            "td80/5")
+    assert masks.PAPER_HEAD_MASKS["td"] == (
+        "td10/2",
+        "td30/3",
+        "td60/4",
+        "td80/5",
+    )
     heads = masks.parse_head_masks([None, "tp10", "global", "td80/5"], 4)
     assert [str(h) for h in heads] == ["global", "tp10", "global", "td80/5"]
     with pytest.raises(ValueError, match="one mask spec per head"):
@@ -108,8 +131,11 @@ def test_paper_head_sets():
 def test_merge_with_padding_mask():
     structural = masks.head_masks(masks.parse_head_masks(["tp1", None], 2), 5)
     frame_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
-    merged = ops.convert_to_numpy(masks.merge_masks(
-        structural, query_mask=frame_mask, key_mask=frame_mask))
+    merged = ops.convert_to_numpy(
+        masks.merge_masks(
+            structural, query_mask=frame_mask, key_mask=frame_mask
+        )
+    )
     assert merged.shape == (2, 2, 5, 5)
     valid = frame_mask[:, None, :, None] & frame_mask[:, None, None, :]
     np.testing.assert_array_equal(merged, structural[None] & valid)
@@ -120,6 +146,6 @@ def test_merge_with_padding_mask():
 
 def test_frame_mask_from_lengths():
     got = ops.convert_to_numpy(
-        masks.frame_mask_from_lengths(np.array([0, 2, 9]), 4))
-    assert got.tolist() == [[False] * 4, [True, True, False, False],
-                            [True] * 4]
+        masks.frame_mask_from_lengths(np.array([0, 2, 9]), 4)
+    )
+    assert got.tolist() == [[False] * 4, [True, True, False, False], [True] * 4]

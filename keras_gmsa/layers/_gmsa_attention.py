@@ -163,21 +163,27 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
         return ops.einsum(self._combine_equation, probs, value)
 
     # -------------------------------------------------------------- shapes
-    def compute_output_shape(self, query_shape, value_shape=None,
-                             key_shape=None):
+    def compute_output_shape(
+        self, query_shape, value_shape=None, key_shape=None
+    ):
         value_shape = query_shape if value_shape is None else value_shape
-        return super().compute_output_shape(query_shape, value_shape,
-                                            key_shape)
+        return super().compute_output_shape(query_shape, value_shape, key_shape)
 
     def _maps_spec(self, query, value):
-        shape = (query.shape[0], self.num_heads, query.shape[1],
-                 value.shape[1])
+        shape = (query.shape[0], self.num_heads, query.shape[1], value.shape[1])
         return keras.KerasTensor(shape, dtype="float32")
 
-    def compute_output_spec(self, query, value=None, key=None,
-                            frame_mask=None, value_mask=None,
-                            attention_mask=None,
-                            return_attention_scores=False, training=None):
+    def compute_output_spec(
+        self,
+        query,
+        value=None,
+        key=None,
+        frame_mask=None,
+        value_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+    ):
         value = query if value is None else value
         shape = self.compute_output_shape(
             query.shape, value.shape, None if key is None else key.shape

@@ -36,8 +36,9 @@ class Dequantize(keras.layers.Layer):
         google/youtube-8m starter code, ``utils.Dequantize``.
     """
 
-    def __init__(self, max_quantized_value=2.0, min_quantized_value=-2.0,
-                 **kwargs):
+    def __init__(
+        self, max_quantized_value=2.0, min_quantized_value=-2.0, **kwargs
+    ):
         super().__init__(**kwargs)
         if not max_quantized_value > min_quantized_value:
             raise ValueError(
@@ -57,8 +58,10 @@ class Dequantize(keras.layers.Layer):
         if "float" in dtype:
             return ops.cast(inputs, self.compute_dtype)
         x = ops.cast(inputs, "float32")
-        x = ops.add(ops.multiply(x, ops.cast(self._scale, "float32")),
-                    ops.cast(self._bias, "float32"))
+        x = ops.add(
+            ops.multiply(x, ops.cast(self._scale, "float32")),
+            ops.cast(self._bias, "float32"),
+        )
         return ops.cast(x, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -69,6 +72,8 @@ class Dequantize(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(max_quantized_value=self.max_quantized_value,
-                      min_quantized_value=self.min_quantized_value)
+        config.update(
+            max_quantized_value=self.max_quantized_value,
+            min_quantized_value=self.min_quantized_value,
+        )
         return config

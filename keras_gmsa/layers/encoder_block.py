@@ -71,8 +71,7 @@ class EncoderBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         if attention not in ATTENTION_KINDS:
             raise ValueError(
-                f"Unknown attention {attention!r}. Allowed: "
-                f"{ATTENTION_KINDS}."
+                f"Unknown attention {attention!r}. Allowed: {ATTENTION_KINDS}."
             )
         if attention == "global" and masks is not None:
             raise ValueError(
@@ -85,8 +84,10 @@ class EncoderBlock(keras.layers.Layer):
                     f"`{name}` must be a positive integer. Received "
                     f"{name}={value!r}."
                 )
-        for name, value in (("dropout", dropout),
-                            ("attention_dropout", attention_dropout)):
+        for name, value in (
+            ("dropout", dropout),
+            ("attention_dropout", attention_dropout),
+        ):
             if not 0.0 <= value < 1.0:
                 raise ValueError(
                     f"`{name}` must be in [0, 1). Received {name}={value}."
@@ -116,7 +117,8 @@ class EncoderBlock(keras.layers.Layer):
             key_dim=key_dim,
             dropout=self.attention_dropout,
             kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)),
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
             dtype=self.dtype_policy,
             name="attention",
         )
@@ -124,10 +126,14 @@ class EncoderBlock(keras.layers.Layer):
             return LocalMaskedMHA(head_masks=self.masks, **common)
         if self.attention == "gateatt":
             return GatedAttentionMaps(
-                local_mask=self.masks, renormalize=self.renormalize,
-                gate_use_bias=self.gate_use_bias, **common)
-        return GatedContextMHA(local_mask=self.masks,
-                               gate_use_bias=self.gate_use_bias, **common)
+                local_mask=self.masks,
+                renormalize=self.renormalize,
+                gate_use_bias=self.gate_use_bias,
+                **common,
+            )
+        return GatedContextMHA(
+            local_mask=self.masks, gate_use_bias=self.gate_use_bias, **common
+        )
 
     def build(self, inputs_shape):
         dim = inputs_shape[-1]
@@ -138,38 +144,50 @@ class EncoderBlock(keras.layers.Layer):
             )
         self._attention_layer = self._make_attention(dim // self.num_heads)
         self._attention_layer.build(inputs_shape)
-        dense = dict(kernel_initializer=self.kernel_initializer,
-                     dtype=self.dtype_policy)
-        self._ff_inner = keras.layers.Dense(self.ff_dim, name="ff_inner",
-                                            **dense)
+        dense = dict(
+            kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
+        )
+        self._ff_inner = keras.layers.Dense(
+            self.ff_dim, name="ff_inner", **dense
+        )
         self._ff_inner.build(inputs_shape)
         self._ff_outer = keras.layers.Dense(dim, name="ff_outer", **dense)
         self._ff_outer.build(tuple(inputs_shape[:-1]) + (self.ff_dim,))
         norm = dict(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy)
         self._attention_norm = keras.layers.LayerNormalization(
-            name="attention_norm", **norm)
+            name="attention_norm", **norm
+        )
         self._attention_norm.build(inputs_shape)
-        self._ff_norm = keras.layers.LayerNormalization(name="ff_norm",
-                                                        **norm)
+        self._ff_norm = keras.layers.LayerNormalization(name="ff_norm", **norm)
         self._ff_norm.build(inputs_shape)
-        self._dropout_layer = keras.layers.Dropout(self.dropout,
-                                                   dtype=self.dtype_policy)
+        self._dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy
+        )
 
-    def call(self, inputs, frame_mask=None, return_attention_scores=False,
-             training=None):
+    def call(
+        self,
+        inputs,
+        frame_mask=None,
+        return_attention_scores=False,
+        training=None,
+    ):
         if frame_mask is None:
             frame_mask = getattr(inputs, "_keras_mask", None)
         attended = self._attention_layer(
-            inputs, frame_mask=frame_mask,
+            inputs,
+            frame_mask=frame_mask,
             return_attention_scores=return_attention_scores,
-            training=training)
+            training=training,
+        )
         if return_attention_scores:
             attended, maps = attended
-        x = self._attention_norm(ops.add(
-            inputs, self._dropout_layer(attended, training=training)))
+        x = self._attention_norm(
+            ops.add(inputs, self._dropout_layer(attended, training=training))
+        )
         ff = self._ff_outer(self.activation(self._ff_inner(x)))
         x = self._ff_norm(
-            ops.add(x, self._dropout_layer(ff, training=training)))
+            ops.add(x, self._dropout_layer(ff, training=training))
+        )
         if frame_mask is not None:
             x = ops.multiply(x, ops.cast(frame_mask, x.dtype)[:, :, None])
         if return_attention_scores:
@@ -179,15 +197,21 @@ class EncoderBlock(keras.layers.Layer):
     def compute_output_shape(self, inputs_shape):
         return inputs_shape
 
-    def compute_output_spec(self, inputs, frame_mask=None,
-                            return_attention_scores=False, training=None):
+    def compute_output_spec(
+        self,
+        inputs,
+        frame_mask=None,
+        return_attention_scores=False,
+        training=None,
+    ):
         output = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if not return_attention_scores:
             return output
         if not self.built:
             self.build(inputs.shape)
         return output, self._attention_layer.compute_output_spec(
-            inputs, return_attention_scores=True)[1]
+            inputs, return_attention_scores=True
+        )[1]
 
     def get_config(self):
         config = super().get_config()
@@ -203,6 +227,7 @@ class EncoderBlock(keras.layers.Layer):
             renormalize=self.renormalize,
             gate_use_bias=self.gate_use_bias,
             kernel_initializer=keras.initializers.serialize(
-                self.kernel_initializer),
+                self.kernel_initializer
+            ),
         )
         return config

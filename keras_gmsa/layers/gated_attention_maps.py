@@ -103,20 +103,32 @@ class GatedAttentionMaps(GMSAAttentionBase):
                 f"{tuple(query_shape)}; give keras.Input a fixed length."
             )
         for name in ("global", "local"):
-            setattr(self, f"_{name}_gate_kernel", self.add_weight(
-                name=f"{name}_gate_kernel",
-                shape=(length, length),
-                initializer=self.gate_initializer,
-            ))
-            setattr(self, f"_{name}_gate_bias", self.add_weight(
-                name=f"{name}_gate_bias", shape=(length,),
-                initializer="zeros",
-            ) if self.gate_use_bias else None)
+            setattr(
+                self,
+                f"_{name}_gate_kernel",
+                self.add_weight(
+                    name=f"{name}_gate_kernel",
+                    shape=(length, length),
+                    initializer=self.gate_initializer,
+                ),
+            )
+            setattr(
+                self,
+                f"_{name}_gate_bias",
+                self.add_weight(
+                    name=f"{name}_gate_bias",
+                    shape=(length,),
+                    initializer="zeros",
+                )
+                if self.gate_use_bias
+                else None,
+            )
 
     def _gate_logits(self, probs, name):
         kernel = getattr(self, f"_{name}_gate_kernel")
-        logits = ops.einsum("bhts,su->bhtu", probs,
-                            ops.cast(kernel, probs.dtype))
+        logits = ops.einsum(
+            "bhts,su->bhtu", probs, ops.cast(kernel, probs.dtype)
+        )
         bias = getattr(self, f"_{name}_gate_bias")
         if bias is not None:
             logits = logits + ops.cast(bias, probs.dtype)
@@ -134,13 +146,19 @@ class GatedAttentionMaps(GMSAAttentionBase):
             total = ops.sum(combined, axis=-1, keepdims=True)
             combined = ops.divide_no_nan(combined, total)
         context = self._context(combined, value, training)
-        maps = {"global": global_maps, "local": local_maps, "gate": gate,
-                "combined": combined}
+        maps = {
+            "global": global_maps,
+            "local": local_maps,
+            "gate": gate,
+            "combined": combined,
+        }
         return self._output_dense(context), maps
 
     def _maps_output_spec(self, query, value):
-        return {k: self._maps_spec(query, value)
-                for k in ("global", "local", "gate", "combined")}
+        return {
+            k: self._maps_spec(query, value)
+            for k in ("global", "local", "gate", "combined")
+        }
 
     def get_config(self):
         config = super().get_config()

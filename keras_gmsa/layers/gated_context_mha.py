@@ -53,8 +53,14 @@ class GatedContextMHA(GMSAAttentionBase):
         Sahu and Goyal, ICASSP 2022, section 2.3.2, eq. 9-13.
     """
 
-    def __init__(self, num_heads, key_dim, local_mask="tp30",
-                 gate_use_bias=False, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        local_mask="tp30",
+        gate_use_bias=False,
+        **kwargs,
+    ):
         super().__init__(num_heads, key_dim, **kwargs)
         self._local_specs = masks_lib.parse_head_masks(local_mask, num_heads)
         if all(s.is_global for s in self._local_specs):
@@ -71,23 +77,29 @@ class GatedContextMHA(GMSAAttentionBase):
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         super().build(query_shape, value_shape, key_shape)
-        context_shape = list(self._query_dense.compute_output_shape(
-            query_shape))
+        context_shape = list(
+            self._query_dense.compute_output_shape(query_shape)
+        )
         context_shape[-1] = self._value_dim
         context_shape = tuple(context_shape)
         common = self._get_common_kwargs_for_sublayer()
         self._local_output_dense = self._make_output_dense(
-            query_shape, common, "local_attention_output")
+            query_shape, common, "local_attention_output"
+        )
         self._local_output_dense.build(context_shape)
         use_bias = self._use_bias
         self._use_bias = self.gate_use_bias
         try:
             self._global_gate = self._make_output_dense(
-                query_shape, self._get_common_kwargs_for_sublayer(),
-                "global_gate")
+                query_shape,
+                self._get_common_kwargs_for_sublayer(),
+                "global_gate",
+            )
             self._local_gate = self._make_output_dense(
-                query_shape, self._get_common_kwargs_for_sublayer(),
-                "local_gate")
+                query_shape,
+                self._get_common_kwargs_for_sublayer(),
+                "local_gate",
+            )
         finally:
             self._use_bias = use_bias
         self._global_gate.build(context_shape)
@@ -101,8 +113,7 @@ class GatedContextMHA(GMSAAttentionBase):
         global_out = self._output_dense(global_context)
         local_out = self._local_output_dense(local_context)
         gate = ops.sigmoid(
-            self._global_gate(global_context)
-            - self._local_gate(local_context)
+            self._global_gate(global_context) - self._local_gate(local_context)
         )
         output = local_out + gate * (global_out - local_out)
         return output, {"global": global_maps, "local": local_maps}
@@ -112,6 +123,7 @@ class GatedContextMHA(GMSAAttentionBase):
 
     def get_config(self):
         config = super().get_config()
-        config.update(local_mask=self.local_mask,
-                      gate_use_bias=self.gate_use_bias)
+        config.update(
+            local_mask=self.local_mask, gate_use_bias=self.gate_use_bias
+        )
         return config

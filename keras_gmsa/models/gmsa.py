@@ -157,8 +157,13 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
             "frame_dtype must be 'uint8' (quantized records) or a float "
             f"dtype. Received {opts['frame_dtype']!r}."
         )
-    for key in ("num_classes", "max_frames", "num_heads", "num_blocks",
-                "hidden_dim"):
+    for key in (
+        "num_classes",
+        "max_frames",
+        "num_heads",
+        "num_blocks",
+        "hidden_dim",
+    ):
         if not isinstance(opts[key], int) or opts[key] < 1:
             raise ValueError(
                 f"`{key}` must be a positive integer. Received "
@@ -171,16 +176,16 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
 
     # Inputs.
     inputs = {
-        key: keras.Input((max_frames, dim), dtype=opts["frame_dtype"],
-                         name=key)
+        key: keras.Input((max_frames, dim), dtype=opts["frame_dtype"], name=key)
         for key, dim in features.items()
     }
     inputs["num_frames"] = keras.Input((), dtype="int32", name="num_frames")
 
     # Layers.
     first = next(iter(features))
-    frame_mask = FrameMask(name="frame_mask")(inputs[first],
-                                              inputs["num_frames"])
+    frame_mask = FrameMask(name="frame_mask")(
+        inputs[first], inputs["num_frames"]
+    )
     encoded = []
     for key, dim in features.items():
         x = Dequantize(name=f"{key}_dequantize")(inputs[key])
@@ -199,16 +204,24 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
                 name=f"{key}_encoder_{index}",
             )(x, frame_mask=frame_mask)
         encoded.append(x)
-    x = (keras.layers.Concatenate(axis=-1, name="concat_modalities")(encoded)
-         if len(encoded) > 1 else encoded[0])
+    x = (
+        keras.layers.Concatenate(axis=-1, name="concat_modalities")(encoded)
+        if len(encoded) > 1
+        else encoded[0]
+    )
     x = MaskedMeanPooling(name="temporal_mean")(x, frame_mask=frame_mask)
-    x = keras.layers.Dense(opts["hidden_dim"], activation="relu",
-                           name="hidden")(x)
+    x = keras.layers.Dense(
+        opts["hidden_dim"], activation="relu", name="hidden"
+    )(x)
     x = keras.layers.Dropout(opts["hidden_dropout"], name="hidden_dropout")(x)
 
     # Outputs.
-    outputs = keras.layers.Dense(opts["num_classes"], activation="sigmoid",
-                                 dtype="float32", name="predictions")(x)
+    outputs = keras.layers.Dense(
+        opts["num_classes"],
+        activation="sigmoid",
+        dtype="float32",
+        name="predictions",
+    )(x)
     model = keras.Model(inputs, outputs, name=opts["name"] or name)
     if opts["compile"]:
         model.compile(

@@ -14,16 +14,19 @@ def register_model(name, builder, options, description):
 
 
 for _name, _text in (
-    ("baseline", "Two-branch Transformer, global self-attention (paper "
-                 "baseline)"),
+    (
+        "baseline",
+        "Two-branch Transformer, global self-attention (paper baseline)",
+    ),
     ("shareatt", "GMSA ShareAtt: half of the heads global, half local"),
     ("gateatt", "GMSA GateAtt: global and local maps mixed by T x T gates"),
     ("gateop", "GMSA GateOp: global and local contexts mixed by D x D gates"),
 ):
     register_model(
         _name,
-        lambda mask=None, W=None, L=None, _n=_name, **kw: (
-            gmsa.build_gmsa_model(_n, mask=mask, W=W, L=L, **kw)),
+        lambda mask=None, W=None, L=None, _n=_name, **kw: gmsa.build_gmsa_model(
+            _n, mask=mask, W=W, L=L, **kw
+        ),
         gmsa.DEFAULT_OPTIONS,
         _text,
     )

@@ -17,13 +17,19 @@ KINDS = [
 
 
 @pytest.mark.parametrize("attention, masks, layer_class", KINDS)
-def test_block_is_post_norm_transformer_with_padding(rng, attention, masks,
-                                                     layer_class):
+def test_block_is_post_norm_transformer_with_padding(
+    rng, attention, masks, layer_class
+):
     x, frame_mask = helpers.frames_and_mask(rng, 2, 12, 16, [12, 5])
 
     def factory():
-        return EncoderBlock(num_heads=4, ff_dim=24, attention=attention,
-                            masks=masks, dropout=0.0)
+        return EncoderBlock(
+            num_heads=4,
+            ff_dim=24,
+            attention=attention,
+            masks=masks,
+            dropout=0.0,
+        )
 
     block = factory()
     out = helpers.to_numpy(block(x, frame_mask=frame_mask))
@@ -37,38 +43,43 @@ def test_block_is_post_norm_transformer_with_padding(rng, attention, masks,
     h = block._attention_norm(keras.ops.add(x, attn))
     ff = block._ff_outer(keras.ops.relu(block._ff_inner(h)))
     expected = helpers.to_numpy(block._ff_norm(keras.ops.add(h, ff)))
-    np.testing.assert_allclose(out[frame_mask], expected[frame_mask],
-                               atol=1e-5)
+    np.testing.assert_allclose(out[frame_mask], expected[frame_mask], atol=1e-5)
     noisy = x.copy()
     noisy[~frame_mask] = 33.0
     np.testing.assert_allclose(
         helpers.to_numpy(block(noisy, frame_mask=frame_mask))[frame_mask],
-        out[frame_mask], atol=1e-5)
+        out[frame_mask],
+        atol=1e-5,
+    )
     helpers.check_config_round_trip(block, x, frame_mask)
     helpers.check_symbolic_and_eager(factory, x, frame_mask)
 
 
 def test_block_returns_the_attention_maps(rng):
     x, frame_mask = helpers.frames_and_mask(rng, 2, 12, 16, [12, 5])
-    block = EncoderBlock(num_heads=4, ff_dim=24, attention="gateop",
-                         masks="tp2")
+    block = EncoderBlock(
+        num_heads=4, ff_dim=24, attention="gateop", masks="tp2"
+    )
     out, maps = block(x, frame_mask=frame_mask, return_attention_scores=True)
     assert set(maps) == {"global", "local"}
     assert tuple(maps["local"].shape) == (2, 4, 12, 12)
     inputs = keras.Input((12, 16))
     sym_out, sym_maps = EncoderBlock(
-        num_heads=4, ff_dim=24, attention="gateatt", masks="tp2")(
-        inputs, return_attention_scores=True)
+        num_heads=4, ff_dim=24, attention="gateatt", masks="tp2"
+    )(inputs, return_attention_scores=True)
     assert tuple(sym_maps["combined"].shape) == (None, 4, 12, 12)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(attention="nope"), "Unknown attention"),
-    (dict(attention="global", masks="tp3"), "takes no masks"),
-    (dict(num_heads=0), "positive integer"),
-    (dict(dropout=1.5), r"\[0, 1\)"),
-    (dict(renormalize=True), "renormalize"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(attention="nope"), "Unknown attention"),
+        (dict(attention="global", masks="tp3"), "takes no masks"),
+        (dict(num_heads=0), "positive integer"),
+        (dict(dropout=1.5), r"\[0, 1\)"),
+        (dict(renormalize=True), "renormalize"),
+    ],
+)
 def test_bad_arguments(kwargs, message):
     args = dict(num_heads=2, ff_dim=8)
     args.update(kwargs)

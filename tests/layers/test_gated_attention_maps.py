@@ -9,13 +9,18 @@ from tests import reference
 
 def _weights(layer):
     w = helpers.named_weights(layer)
-    return dict(wq=w["query/kernel"], bq=w["query/bias"],
-                wk=w["key/kernel"], bk=w["key/bias"],
-                wv=w["value/kernel"], bv=w["value/bias"],
-                wo=w["attention_output/kernel"],
-                bo=w["attention_output/bias"],
-                gate_g=_find(w, "global_gate_kernel"),
-                gate_l=_find(w, "local_gate_kernel"))
+    return dict(
+        wq=w["query/kernel"],
+        bq=w["query/bias"],
+        wk=w["key/kernel"],
+        bk=w["key/bias"],
+        wv=w["value/kernel"],
+        bv=w["value/bias"],
+        wo=w["attention_output/kernel"],
+        bo=w["attention_output/bias"],
+        gate_g=_find(w, "global_gate_kernel"),
+        gate_l=_find(w, "local_gate_kernel"),
+    )
 
 
 def _find(w, suffix):
@@ -35,8 +40,9 @@ def _randomise_gates(layer, rng):
 def test_matches_numpy_reference_of_equation_7(rng, spec, renormalize):
     T = 12
     x, frame_mask = helpers.frames_and_mask(rng, 3, T, 16, [12, 7, 0])
-    layer = GatedAttentionMaps(num_heads=4, key_dim=4, local_mask=spec,
-                               renormalize=renormalize)
+    layer = GatedAttentionMaps(
+        num_heads=4, key_dim=4, local_mask=spec, renormalize=renormalize
+    )
     layer(x, frame_mask=frame_mask)
     _randomise_gates(layer, rng)
     out, maps = layer(x, frame_mask=frame_mask, return_attention_scores=True)
@@ -45,7 +51,8 @@ def test_matches_numpy_reference_of_equation_7(rng, spec, renormalize):
     structural = masks.head_masks(masks.parse_head_masks(spec, 4), T)
     for b in range(3):
         ref_out, ref_a = reference.gated_attention_maps(
-            x[b], w, structural, frame_mask[b], renormalize)
+            x[b], w, structural, frame_mask[b], renormalize
+        )
         np.testing.assert_allclose(out[b], ref_out, atol=1e-5)
         np.testing.assert_allclose(maps["combined"][b], ref_a, atol=1e-5)
     # Local maps are zero outside the window; padded rows/columns are zero.
@@ -76,8 +83,13 @@ def test_config_weights_calls_training_and_mixed_precision(rng):
     x, frame_mask = helpers.frames_and_mask(rng, 2, 12, 16, [12, 5])
 
     def factory():
-        return GatedAttentionMaps(num_heads=4, key_dim=4, local_mask="td4/2",
-                                  gate_use_bias=True, renormalize=True)
+        return GatedAttentionMaps(
+            num_heads=4,
+            key_dim=4,
+            local_mask="td4/2",
+            gate_use_bias=True,
+            renormalize=True,
+        )
 
     layer = factory()
     layer(x, frame_mask=frame_mask)

@@ -9,15 +9,20 @@ from tests import reference
 
 def _weights(layer):
     w = helpers.named_weights(layer)
-    return dict(wq=w["query/kernel"], bq=w["query/bias"],
-                wk=w["key/kernel"], bk=w["key/bias"],
-                wv=w["value/kernel"], bv=w["value/bias"],
-                wo=w["attention_output/kernel"],
-                bo=w["attention_output/bias"],
-                wol=w["local_attention_output/kernel"],
-                bol=w["local_attention_output/bias"],
-                gate_g=w["global_gate/kernel"],
-                gate_l=w["local_gate/kernel"])
+    return dict(
+        wq=w["query/kernel"],
+        bq=w["query/bias"],
+        wk=w["key/kernel"],
+        bk=w["key/bias"],
+        wv=w["value/kernel"],
+        bv=w["value/bias"],
+        wo=w["attention_output/kernel"],
+        bo=w["attention_output/bias"],
+        wol=w["local_attention_output/kernel"],
+        bol=w["local_attention_output/bias"],
+        gate_g=w["global_gate/kernel"],
+        gate_l=w["local_gate/kernel"],
+    )
 
 
 @pytest.mark.parametrize("spec", ["bd4", "tp2", "td4/2"])
@@ -34,8 +39,9 @@ def test_matches_numpy_reference_of_equations_9_to_13(rng, spec):
     structural = masks.head_masks(masks.parse_head_masks(spec, 4), T)
     w = _weights(layer)
     for b in range(3):
-        ref, (ag, al) = reference.gated_context_mha(x[b], w, structural,
-                                                    frame_mask[b])
+        ref, (ag, al) = reference.gated_context_mha(
+            x[b], w, structural, frame_mask[b]
+        )
         np.testing.assert_allclose(out[b], ref, atol=1e-5)
         np.testing.assert_allclose(maps["global"][b], ag, atol=1e-6)
         np.testing.assert_allclose(maps["local"][b], al, atol=1e-6)
@@ -64,8 +70,10 @@ def test_config_weights_calls_training_and_mixed_precision(rng):
     layer(x, frame_mask=frame_mask)
     # q, k, v, o (kernel + bias), W^ol (kernel + bias), two gate kernels.
     assert len(layer.trainable_weights) == 12
-    assert layer.count_params() == 4 * (16 * 16 + 16) + (16 * 16 + 16) \
-        + 2 * 16 * 16
+    assert (
+        layer.count_params()
+        == 4 * (16 * 16 + 16) + (16 * 16 + 16) + 2 * 16 * 16
+    )
     helpers.check_config_round_trip(layer, x, frame_mask)
     helpers.check_symbolic_and_eager(factory, x, frame_mask)
     helpers.check_training_step(factory, x)
@@ -77,8 +85,9 @@ def test_paper_delta_three_d_by_d_matrices():
     base.build((None, 300, 1024))
     extra = base.count_params() - 4 * (1024 * 1024 + 1024)
     assert extra == 3 * 1024 * 1024 + 1024  # W^ol (+ bias), W^g_g, W^l_g
-    with_bias = GatedContextMHA(num_heads=8, key_dim=128, local_mask="tp30",
-                                gate_use_bias=True)
+    with_bias = GatedContextMHA(
+        num_heads=8, key_dim=128, local_mask="tp30", gate_use_bias=True
+    )
     with_bias.build((None, 300, 1024))
     assert with_bias.count_params() == base.count_params() + 2 * 1024
 

@@ -12,11 +12,16 @@ HEADS = [None, "tp2", "bd3", "td4/2"]
 
 def _weights(layer):
     w = helpers.named_weights(layer)
-    return dict(wq=w["query/kernel"], bq=w["query/bias"],
-                wk=w["key/kernel"], bk=w["key/bias"],
-                wv=w["value/kernel"], bv=w["value/bias"],
-                wo=w["attention_output/kernel"],
-                bo=w["attention_output/bias"])
+    return dict(
+        wq=w["query/kernel"],
+        bq=w["query/bias"],
+        wk=w["key/kernel"],
+        bk=w["key/bias"],
+        wv=w["value/kernel"],
+        bv=w["value/bias"],
+        wo=w["attention_output/kernel"],
+        bo=w["attention_output/bias"],
+    )
 
 
 def test_all_global_heads_equal_keras_multi_head_attention(rng):
@@ -26,8 +31,7 @@ def test_all_global_heads_equal_keras_multi_head_attention(rng):
     layer = LocalMaskedMHA(num_heads=4, key_dim=4)
     layer(x)
     layer.set_weights(mha.get_weights())
-    np.testing.assert_allclose(helpers.to_numpy(layer(x)), expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(helpers.to_numpy(layer(x)), expected, atol=1e-5)
     # With padding, valid rows still agree with Keras' own masking.
     mask = np.arange(11)[None] < np.array([[11], [6], [1]])
     expected = helpers.to_numpy(mha(x, x, query_mask=mask, value_mask=mask))
@@ -45,7 +49,8 @@ def test_matches_numpy_reference_of_the_paper(rng):
     structural = masks.head_masks(masks.parse_head_masks(HEADS, 4), 12)
     for b in range(3):
         ref_out, ref_maps = reference.local_masked_mha(
-            x[b], w, structural, frame_mask[b])
+            x[b], w, structural, frame_mask[b]
+        )
         np.testing.assert_allclose(out[b], ref_out, atol=1e-5)
         np.testing.assert_allclose(maps[b], ref_maps, atol=1e-5)
 
@@ -61,14 +66,16 @@ def test_output_frame_ignores_frames_outside_its_neighbourhood(rng, spec):
         outside = ~allowed[i]
         changed = x.copy()
         changed[0, outside] = rng.normal(size=(outside.sum(), 8))
-        np.testing.assert_allclose(helpers.to_numpy(layer(changed))[0, i],
-                                   base[0, i], atol=1e-6)
+        np.testing.assert_allclose(
+            helpers.to_numpy(layer(changed))[0, i], base[0, i], atol=1e-6
+        )
         # ...and does depend on a frame inside it (the test can fail).
         inside = x.copy()
         j = np.flatnonzero(allowed[i] & (np.arange(T) != i))[0]
         inside[0, j] += 5.0
-        assert not np.allclose(helpers.to_numpy(layer(inside))[0, i],
-                               base[0, i], atol=1e-4)
+        assert not np.allclose(
+            helpers.to_numpy(layer(inside))[0, i], base[0, i], atol=1e-4
+        )
 
 
 def test_block_diagonal_boundaries_are_exact(rng):
@@ -103,8 +110,9 @@ def test_config_weights_calls_training_and_mixed_precision(rng):
     x, frame_mask = helpers.frames_and_mask(rng, 2, 12, 16, [12, 5])
 
     def factory():
-        return LocalMaskedMHA(num_heads=4, key_dim=4, head_masks=HEADS,
-                              dropout=0.1)
+        return LocalMaskedMHA(
+            num_heads=4, key_dim=4, head_masks=HEADS, dropout=0.1
+        )
 
     layer = factory()
     layer(x, frame_mask=frame_mask)
@@ -126,16 +134,20 @@ def test_unknown_length_builds_masks_at_run_time(rng):
         fixed = LocalMaskedMHA(num_heads=2, key_dim=4, head_masks="tp1")
         fixed(x)
         fixed.set_weights(layer.get_weights())
-        np.testing.assert_allclose(helpers.to_numpy(model(x)),
-                                   helpers.to_numpy(fixed(x)), atol=1e-6)
+        np.testing.assert_allclose(
+            helpers.to_numpy(model(x)), helpers.to_numpy(fixed(x)), atol=1e-6
+        )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(head_masks=["tp1"] * 3), "one mask spec per head"),
-    (dict(head_masks="zz3"), "Unknown mask spec"),
-    (dict(use_gate=True), "use_gate"),
-    (dict(attention_axes=(2,)), "frame axis"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(head_masks=["tp1"] * 3), "one mask spec per head"),
+        (dict(head_masks="zz3"), "Unknown mask spec"),
+        (dict(use_gate=True), "use_gate"),
+        (dict(attention_axes=(2,)), "frame axis"),
+    ],
+)
 def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LocalMaskedMHA(num_heads=4, key_dim=4, **kwargs)

@@ -10,8 +10,13 @@ import keras_gmsa
 from keras_gmsa.models.gmsa import resolve_masks
 from tests import helpers
 
-SMALL = dict(num_classes=10, max_frames=24, features={"rgb": 16, "audio": 8},
-             num_heads=4, hidden_dim=16)
+SMALL = dict(
+    num_classes=10,
+    max_frames=24,
+    features={"rgb": 16, "audio": 8},
+    num_heads=4,
+    hidden_dim=16,
+)
 CASES = [
     ("baseline", {}),
     ("shareatt", dict(mask="bd", W=4)),
@@ -59,12 +64,18 @@ def trained(case):
     if case not in _TRAINED:
         name, kwargs = CASES[case]
         keras.utils.set_random_seed(case)
-        model = keras_gmsa.build_model(name, learning_rate=3e-3,
-                                       dropout=0.0, hidden_dropout=0.0,
-                                       **kwargs, **SMALL)
+        model = keras_gmsa.build_model(
+            name,
+            learning_rate=3e-3,
+            dropout=0.0,
+            hidden_dropout=0.0,
+            **kwargs,
+            **SMALL,
+        )
         features, labels = small_batch(np.random.default_rng(case))
-        history = model.fit(features, labels, batch_size=8, epochs=12,
-                            verbose=0)
+        history = model.fit(
+            features, labels, batch_size=8, epochs=12, verbose=0
+        )
         _TRAINED[case] = (model, features, labels, history.history["loss"])
     return _TRAINED[case]
 
@@ -100,21 +111,26 @@ def test_padded_frames_do_not_change_predictions(case):
 
 def test_float_frames_give_the_same_predictions_as_uint8(rng):
     quantized = trained(7)[0]  # gateop, bd4
-    floats = keras_gmsa.build_model("gateop", mask="bd", W=4,
-                                    frame_dtype="float32", **SMALL)
+    floats = keras_gmsa.build_model(
+        "gateop", mask="bd", W=4, frame_dtype="float32", **SMALL
+    )
     floats.set_weights(quantized.get_weights())
     features, _ = small_batch(rng)
     deq = dict(features)
     for key in ("rgb", "audio"):
-        deq[key] = (features[key].astype("float32") * np.float32(4 / 255)
-                    + np.float32(4 / 512 - 2))
+        deq[key] = features[key].astype("float32") * np.float32(
+            4 / 255
+        ) + np.float32(4 / 512 - 2)
     np.testing.assert_allclose(
         helpers.to_numpy(floats.predict(deq, verbose=0)),
-        helpers.to_numpy(quantized.predict(features, verbose=0)), atol=1e-5)
+        helpers.to_numpy(quantized.predict(features, verbose=0)),
+        atol=1e-5,
+    )
 
 
-@pytest.mark.parametrize("case", [0, 3, 6, 7], ids=[IDS[i] for i in
-                                                    (0, 3, 6, 7)])
+@pytest.mark.parametrize(
+    "case", [0, 3, 6, 7], ids=[IDS[i] for i in (0, 3, 6, 7)]
+)
 def test_keras_file_round_trip_gives_identical_outputs(tmp_path, case):
     model, features, _, _ = trained(case)
     expected = helpers.to_numpy(model.predict(features, verbose=0))
@@ -122,9 +138,12 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path, case):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(
-        helpers.to_numpy(loaded.predict(features, verbose=0)), expected)
-    assert loaded.get_layer("rgb_encoder_0").get_config()["masks"] == \
-        model.get_layer("rgb_encoder_0").get_config()["masks"]
+        helpers.to_numpy(loaded.predict(features, verbose=0)), expected
+    )
+    assert (
+        loaded.get_layer("rgb_encoder_0").get_config()["masks"]
+        == model.get_layer("rgb_encoder_0").get_config()["masks"]
+    )
     assert loaded.optimizer.iterations.numpy() == 12
 
 
@@ -143,15 +162,18 @@ print(keras.backend.backend())
 """
 
 
-def test_keras_file_saved_on_another_backend_loads_with_same_outputs(
-        tmp_path):
+def test_keras_file_saved_on_another_backend_loads_with_same_outputs(tmp_path):
     backends = ["tensorflow", "jax", "torch"]
     current = keras.backend.backend()
     other = backends[(backends.index(current) + 1) % 3]
     env = dict(os.environ, KERAS_BACKEND=other, PYTHONPATH=os.getcwd())
-    result = subprocess.run([sys.executable, "-c", _SAVE_SCRIPT,
-                             str(tmp_path)], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _SAVE_SCRIPT, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith(other)
     loaded = keras.saving.load_model(tmp_path / "model.keras")
@@ -159,15 +181,20 @@ def test_keras_file_saved_on_another_backend_loads_with_same_outputs(
     features = {k: data[k] for k in ("rgb", "audio", "num_frames")}
     np.testing.assert_allclose(
         helpers.to_numpy(loaded.predict(features, verbose=0)),
-        data["expected"], atol=1e-5)
+        data["expected"],
+        atol=1e-5,
+    )
 
 
-@pytest.mark.parametrize("name, params, mib", [
-    ("baseline", 12_824_342, 48.92),
-    ("shareatt", 12_824_342, 48.92),
-    ("gateatt", 13_184_342, 50.29),
-    ("gateop", 16_020_374, 61.11),
-])
+@pytest.mark.parametrize(
+    "name, params, mib",
+    [
+        ("baseline", 12_824_342, 48.92),
+        ("shareatt", 12_824_342, 48.92),
+        ("gateatt", 13_184_342, 50.29),
+        ("gateop", 16_020_374, 61.11),
+    ],
+)
 def test_default_widths_reproduce_the_paper_sizes(name, params, mib):
     model = keras_gmsa.build_model(name, compile=False)
     assert model.count_params() == params
@@ -193,7 +220,11 @@ def test_users_script_gateop_tp30_trains_at_full_size(rng):
 
 def test_resolve_masks_follows_the_paper():
     assert resolve_masks("shareatt", "tp") == [None] * 4 + [
-        "tp10", "tp30", "tp60", "tp80"]
+        "tp10",
+        "tp30",
+        "tp60",
+        "tp80",
+    ]
     assert resolve_masks("shareatt", "td", 20, 4)[4:] == ["td20/4"] * 4
     assert resolve_masks("gateatt", "td") == "td80/5"
     assert resolve_masks("gateop", "bd") == "bd20"
@@ -202,19 +233,22 @@ def test_resolve_masks_follows_the_paper():
     assert resolve_masks("baseline") is None
 
 
-@pytest.mark.parametrize("args, kwargs, message", [
-    (("nope",), {}, "Unknown model 'nope'. Allowed: .*gateop"),
-    (("gateop",), dict(heads=3), "Unknown option.*Allowed: .*num_heads"),
-    (("baseline",), dict(mask="tp"), "global attention only"),
-    (("gateop",), dict(mask="td", W=10), "needs a dilation L"),
-    (("gateop",), dict(mask="tp", W=10, L=2), "Only mask='td' takes L"),
-    (("gateop",), dict(mask="tp30", W=10), "full spec"),
-    (("gateop",), dict(mask="global"), "needs a local mask kind"),
-    (("shareatt",), dict(mask="tp", num_heads=4), "made for 8"),
-    (("gateop",), dict(num_classes=0), "positive integer"),
-    (("gateop",), dict(frame_dtype="int64"), "frame_dtype"),
-    (("gateop",), dict(max_frames=20, mask="bd"), "global attention"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (("nope",), {}, "Unknown model 'nope'. Allowed: .*gateop"),
+        (("gateop",), dict(heads=3), "Unknown option.*Allowed: .*num_heads"),
+        (("baseline",), dict(mask="tp"), "global attention only"),
+        (("gateop",), dict(mask="td", W=10), "needs a dilation L"),
+        (("gateop",), dict(mask="tp", W=10, L=2), "Only mask='td' takes L"),
+        (("gateop",), dict(mask="tp30", W=10), "full spec"),
+        (("gateop",), dict(mask="global"), "needs a local mask kind"),
+        (("shareatt",), dict(mask="tp", num_heads=4), "made for 8"),
+        (("gateop",), dict(num_classes=0), "positive integer"),
+        (("gateop",), dict(frame_dtype="int64"), "frame_dtype"),
+        (("gateop",), dict(max_frames=20, mask="bd"), "global attention"),
+    ],
+)
 def test_bad_names_and_options_raise(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         keras_gmsa.build_model(*args, **kwargs)
