@@ -1,0 +1,209 @@
+"""TFRecord file handling: patterns, framing checks and error bookkeeping.
+
+A TFRecord file is a sequence of records, each framed as::
+
+    uint64 length (little endian) | uint32 masked crc32c(length)
+    | length bytes of data | uint32 masked crc32c(data)
+
+TensorFlow's reader reports a truncated or corrupt file without naming it,
+so the readers walk the framing of each file once when they open it (12
+bytes read per record, the payload is skipped) and report problems with the
+file name and record index.
+"""
+
+import struct
+
+import tensorflow as tf
+
+_MASK_DELTA = 0xA282EAD8
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli) of `data`, as TFRecord framing uses it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data):
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+class RecordFileError(ValueError):
+    """A TFRecord file is truncated, corrupt or otherwise unreadable."""
+
+
+def resolve_files(pattern):
+    """Expands a pattern, a list of patterns or paths into a sorted file list.
+
+    Works for any filesystem `tf.io.gfile` reads (local, ``gs://``, ...).
+
+    Raises:
+        FileNotFoundError: when nothing matches, naming the pattern(s).
+    """
+    patterns = [pattern] if isinstance(pattern, (str, bytes)) else pattern
+    patterns = [p.decode() if isinstance(p, bytes) else str(p)
+                for p in patterns]
+    if not patterns:
+        raise FileNotFoundError("No file pattern given.")
+    files = []
+    for p in patterns:
+        matched = tf.io.gfile.glob(p)
+        if not matched:
+            raise FileNotFoundError(
+                f"No file matches {p!r}. Check the path; YouTube-8M shards "
+                "are named like train0000.tfrecord (pattern "
+                "'.../train*.tfrecord')."
+            )
+        files.extend(matched)
+    return sorted(set(files))
+
+
+def scan_framing(path, check_crc=False):
+    """Walks the record framing of one file.
+
+    Args:
+        path: file path (any `tf.io.gfile` filesystem).
+        check_crc: also read every payload and check its CRC (reads the
+            whole file); by default only the length fields are checked.
+
+    Returns:
+        ``(complete_records, problem)``: the number of intact records from
+        the start of the file, and None or a sentence describing the first
+        problem (naming the file and the record index).
+    """
+    count = 0
+    with tf.io.gfile.GFile(path, "rb") as f:
+        size = f.size()
+        offset = 0
+        while offset < size:
+            header = f.read(12)
+            if len(header) < 12:
+                return count, (f"{path}: record {count} is truncated (file "
+                               f"ends inside its header at byte {offset})")
+            length_bytes, length_crc = header[:8], header[8:]
+            if struct.unpack("<I", length_crc)[0] != masked_crc32c(
+                    length_bytes):
+                return count, (f"{path}: record {count} is corrupt (bad "
+                               f"length checksum at byte {offset})")
+            (length,) = struct.unpack("<Q", length_bytes)
+            end = offset + 12 + length + 4
+            if end > size:
+                return count, (f"{path}: record {count} is truncated (needs "
+                               f"{length} bytes, file ends at {size})")
+            if check_crc:
+                payload = f.read(length)
+                (data_crc,) = struct.unpack("<I", f.read(4))
+                if data_crc != masked_crc32c(payload):
+                    return count, (f"{path}: record {count} is corrupt (bad "
+                                   "data checksum)")
+            else:
+                f.seek(end)
+            offset = end
+            count += 1
+    return count, None
+
+
+def verify_records(pattern, check_crc=True):
+    """Checks every file of `pattern`; returns a list of problem sentences.
+
+    An empty list means every record of every file is intact.
+    """
+    problems = []
+    for path in resolve_files(pattern):
+        _, problem = scan_framing(path, check_crc=check_crc)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+class ReadStats:
+    """Counts what a reader skipped (``on_error="skip"``), by reason.
+
+    The counters are TensorFlow variables updated inside the tf.data
+    pipeline; read them after (or during) iteration with `as_dict()` or
+    `str()`.
+    """
+
+    REASONS = ("truncated_files", "missing_id", "no_frames",
+               "frame_size", "length_mismatch", "label_range",
+               "feature_size", "segment_range")
+
+    def __init__(self):
+        self._vars = {r: tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name=f"skipped_{r}")
+                      for r in self.REASONS}
+        self.read = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                name="records_read")
+
+    def add(self, reason, count):
+        return self._vars[reason].assign_add(tf.cast(count, tf.int64))
+
+    def as_dict(self):
+        out = {r: int(v.numpy()) for r, v in self._vars.items()}
+        out["records_read"] = int(self.read.numpy())
+        out["skipped"] = sum(out[r] for r in self.REASONS)
+        return out
+
+    def __str__(self):
+        d = self.as_dict()
+        parts = [f"{k}={v}" for k, v in d.items()
+                 if v and k not in ("records_read", "skipped")]
+        return (f"read {d['records_read']} records, skipped {d['skipped']}"
+                + (f" ({', '.join(parts)})" if parts else ""))
+
+
+def record_stream(files, on_error, stats, shuffle_files, seed, cycle_length,
+                  deterministic):
+    """(file, index, serialized) triples, interleaved across shards.
+
+    Each file's framing is checked when it is opened: a truncated file
+    raises `RecordFileError` naming file and record (``on_error="raise"``),
+    or its intact records are read and the file is counted in `stats`.
+    """
+
+    def check(path):
+        path = path.numpy().decode()
+        count, problem = scan_framing(path)
+        if problem and on_error == "raise":
+            raise RecordFileError(
+                f"{problem}. Re-download the shard, or pass "
+                "on_error='skip' to read its intact records and count it.")
+        return count, problem is not None
+
+    def open_file(path):
+        count, broken = tf.py_function(check, [path], [tf.int64, tf.bool])
+        if stats is not None:
+            with tf.control_dependencies(
+                    [stats.add("truncated_files", tf.cast(broken, tf.int64))]):
+                count = tf.identity(count)
+        records = tf.data.TFRecordDataset(path).take(count)
+        return records.enumerate().map(
+            lambda i, r: (path, i, r), num_parallel_calls=None)
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_files:
+        dataset = dataset.shuffle(len(files), seed=seed,
+                                  reshuffle_each_iteration=True)
+    return dataset.interleave(
+        open_file,
+        cycle_length=min(cycle_length, len(files)),
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
