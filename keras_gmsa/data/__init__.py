@@ -26,7 +26,16 @@ from keras_gmsa.data.vocabulary import top_k
 from keras_gmsa.data.vocabulary import write_submission
 
 __all__ = [
-    "ReadStats", "RecordFileError", "Vocabulary", "dequantize",
-    "frame_dataset", "resolve_files", "segment_dataset", "synthetic",
-    "top_k", "verify_records", "video_dataset", "write_submission",
+    "ReadStats",
+    "RecordFileError",
+    "Vocabulary",
+    "dequantize",
+    "frame_dataset",
+    "resolve_files",
+    "segment_dataset",
+    "synthetic",
+    "top_k",
+    "verify_records",
+    "video_dataset",
+    "write_submission",
 ]

@@ -39,33 +39,42 @@ def dequantize(frames):
     return tf.cast(frames, tf.float32) * _SCALE + _BIAS
 
 
-def _validate_common(features, num_classes, max_frames, on_error,
-                     batch_size):
+def _validate_common(features, num_classes, max_frames, on_error, batch_size):
     if on_error not in ("raise", "skip"):
         raise ValueError(
-            f"on_error must be 'raise' or 'skip'. Received {on_error!r}.")
+            f"on_error must be 'raise' or 'skip'. Received {on_error!r}."
+        )
     features = dict(features)
     if not features:
         raise ValueError("`features` must name at least one feature.")
     for key, size in features.items():
         if not isinstance(size, int) or size < 1:
             raise ValueError(
-                f"Feature {key!r} needs a positive integer size; got "
-                f"{size!r}.")
-    for name, value in (("num_classes", num_classes),
-                        ("max_frames", max_frames),
-                        ("batch_size", batch_size)):
+                f"Feature {key!r} needs a positive integer size; got {size!r}."
+            )
+    for name, value in (
+        ("num_classes", num_classes),
+        ("max_frames", max_frames),
+        ("batch_size", batch_size),
+    ):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(
-                f"`{name}` must be a positive integer. Received {value!r}.")
+                f"`{name}` must be a positive integer. Received {value!r}."
+            )
     return features
 
 
 def _where(files, indices, bad):
     """'file, record N' of the first bad record in a batch (for messages)."""
     first = tf.argmax(tf.cast(bad, tf.int32))
-    return tf.strings.format("file {}, record {}",
-                             (files[first], indices[first]))
+    return tf.strings.join(
+        [
+            "file ",
+            files[first],
+            ", record ",
+            tf.strings.as_string(indices[first]),
+        ]
+    )
 
 
 def _check(bad, files, indices, message, reason, on_error, stats, keep):
@@ -73,38 +82,61 @@ def _check(bad, files, indices, message, reason, on_error, stats, keep):
     if on_error == "raise":
         return tf.debugging.Assert(
             tf.logical_not(tf.reduce_any(bad)),
-            [tf.strings.join([message, " (", _where(files, indices, bad),
-                              ")"])],
+            [
+                tf.strings.join(
+                    [message, " (", _where(files, indices, bad), ")"]
+                )
+            ],
         ), keep
     new_bad = tf.logical_and(bad, keep)
     op = stats.add(reason, tf.reduce_sum(tf.cast(new_bad, tf.int64)))
     return op, tf.logical_and(keep, tf.logical_not(bad))
 
 
-def _multi_hot(labels, num_classes, files, indices, on_error, stats, keep,
-               checks):
+def _multi_hot(
+    labels, num_classes, files, indices, on_error, stats, keep, checks
+):
     """Sparse int64 labels -> float32 multi-hot, checking the range."""
     values = labels.values
     rows = labels.indices[:, 0]
     bad_value = tf.logical_or(values < 0, values >= num_classes)
     batch = tf.shape(keep, out_type=tf.int64)[0]
-    bad = tf.math.unsorted_segment_max(
-        tf.cast(bad_value, tf.int32), rows, batch) > 0
+    bad = (
+        tf.math.unsorted_segment_max(tf.cast(bad_value, tf.int32), rows, batch)
+        > 0
+    )
     op, keep = _check(
-        bad, files, indices,
-        tf.constant(f"keras_gmsa: a label is outside [0, {num_classes}) - "
-                    "set num_classes to the vocabulary size"),
-        "label_range", on_error, stats, keep)
+        bad,
+        files,
+        indices,
+        tf.constant(
+            f"keras_gmsa: a label is outside [0, {num_classes}) - "
+            "set num_classes to the vocabulary size"
+        ),
+        "label_range",
+        on_error,
+        stats,
+        keep,
+    )
     checks.append(op)
     safe = tf.clip_by_value(values, 0, num_classes - 1)
     updates = tf.where(bad_value, 0.0, 1.0)
-    dense = tf.scatter_nd(tf.stack([rows, safe], axis=1), updates,
-                          tf.stack([batch, num_classes]))
+    dense = tf.scatter_nd(
+        tf.stack([rows, safe], axis=1), updates, tf.stack([batch, num_classes])
+    )
     return tf.minimum(dense, 1.0), keep
 
 
-def _finish(dataset, batch_size, on_error, drop_remainder, prefetch,
-            with_ids, keys, per_video=None):
+def _finish(
+    dataset,
+    batch_size,
+    on_error,
+    drop_remainder,
+    prefetch,
+    with_ids,
+    keys,
+    per_video=None,
+):
     """Drops skipped records, applies `per_video`, and re-batches.
 
     Parsing happens on batches of records; in skip mode (or when one video
@@ -120,11 +152,15 @@ def _finish(dataset, batch_size, on_error, drop_remainder, prefetch,
 
     dataset = dataset.map(strip)
     if per_video is not None:
-        dataset = dataset.unbatch().flat_map(per_video).batch(
-            batch_size, drop_remainder=drop_remainder)
+        dataset = (
+            dataset.unbatch()
+            .flat_map(per_video)
+            .batch(batch_size, drop_remainder=drop_remainder)
+        )
     elif on_error == "skip":
-        dataset = dataset.unbatch().batch(batch_size,
-                                          drop_remainder=drop_remainder)
+        dataset = dataset.unbatch().batch(
+            batch_size, drop_remainder=drop_remainder
+        )
 
     def split(batch):
         features = {k: batch[k] for k in keys}
@@ -142,34 +178,59 @@ def _prefetch(dataset):
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
         # Copy batches to the accelerator ahead of the training step.
-        return dataset.apply(tf.data.experimental.prefetch_to_device(
-            gpus[0].name, buffer_size=tf.data.AUTOTUNE))
+        return dataset.apply(
+            tf.data.experimental.prefetch_to_device(
+                gpus[0].name, buffer_size=tf.data.AUTOTUNE
+            )
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _pipeline(pattern, batch_size, parse, on_error, stats, shuffle,
-              shuffle_buffer, seed, repeat, deterministic, cycle_length,
-              drop_remainder):
+def _pipeline(
+    pattern,
+    batch_size,
+    parse,
+    on_error,
+    stats,
+    shuffle,
+    shuffle_buffer,
+    seed,
+    repeat,
+    deterministic,
+    cycle_length,
+    drop_remainder,
+):
     # Partial batches are only dropped after the final re-batch.
     drop_remainder = drop_remainder and on_error == "raise"
     files = resolve_files(pattern)
     if deterministic is None:
         deterministic = not shuffle
-    records = record_stream(files, on_error, stats, shuffle, seed,
-                            cycle_length, deterministic)
+    records = record_stream(
+        files, on_error, stats, shuffle, seed, cycle_length, deterministic
+    )
     if repeat:
         records = records.repeat(None if repeat is True else repeat)
     if shuffle:
-        records = records.shuffle(shuffle_buffer, seed=seed,
-                                  reshuffle_each_iteration=True)
+        records = records.shuffle(
+            shuffle_buffer, seed=seed, reshuffle_each_iteration=True
+        )
     # Parse whole batches (skip mode re-batches after filtering).
     records = records.batch(batch_size, drop_remainder=drop_remainder)
-    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
-                       deterministic=deterministic)
+    return records.map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
+    )
 
 
-def _frame_parser(features, num_classes, max_frames, dequantize_frames,
-                  on_error, allow_zero_frames, stats, extra_context=None):
+def _frame_parser(
+    features,
+    num_classes,
+    max_frames,
+    dequantize_frames,
+    on_error,
+    allow_zero_frames,
+    stats,
+    extra_context=None,
+):
     """Batch parser of frame-level SequenceExamples (shared by readers)."""
     names = list(features)
     extra_context = extra_context or {}
@@ -185,58 +246,88 @@ def _frame_parser(features, num_classes, max_frames, dequantize_frames,
 
     def parse(files, indices, serialized):
         context, lists, lengths = tf.io.parse_sequence_example(
-            serialized, context_features=context_spec,
-            sequence_features=sequence_spec)
+            serialized,
+            context_features=context_spec,
+            sequence_features=sequence_spec,
+        )
         batch = tf.shape(serialized)[0]
         keep = tf.ones([batch], tf.bool)
         checks = [stats.read.assign_add(tf.cast(batch, tf.int64))]
 
         def check(bad, message, reason):
             nonlocal keep
-            op, keep = _check(bad, files, indices, tf.constant(message),
-                              reason, on_error, stats, keep)
+            op, keep = _check(
+                bad,
+                files,
+                indices,
+                tf.constant(message),
+                reason,
+                on_error,
+                stats,
+                keep,
+            )
             checks.append(op)
 
-        check(tf.equal(context["id"], _MISSING),
-              "keras_gmsa: record has no context feature 'id' (2017-era "
-              "files use 'video_id'; this reader expects 2018+ records)",
-              "missing_id")
+        check(
+            tf.equal(context["id"], _MISSING),
+            "keras_gmsa: record has no context feature 'id' (2017-era "
+            "files use 'video_id'; this reader expects 2018+ records)",
+            "missing_id",
+        )
         counts = {n: tf.cast(lengths[n], tf.int32) for n in names}
         first = counts[names[0]]
         if not allow_zero_frames:
-            check(tf.equal(first, 0),
-                  f"keras_gmsa: video has no frames in feature "
-                  f"'{names[0]}' (missing or empty feature list; pass "
-                  "allow_zero_frames=True to keep such videos)",
-                  "no_frames")
+            check(
+                tf.equal(first, 0),
+                f"keras_gmsa: video has no frames in feature "
+                f"'{names[0]}' (missing or empty feature list; pass "
+                "allow_zero_frames=True to keep such videos)",
+                "no_frames",
+            )
         for name in names[1:]:
-            check(tf.not_equal(counts[name], first),
-                  f"keras_gmsa: feature lists '{names[0]}' and '{name}' "
-                  "have different numbers of frames", "length_mismatch")
+            check(
+                tf.not_equal(counts[name], first),
+                f"keras_gmsa: feature lists '{names[0]}' and '{name}' "
+                "have different numbers of frames",
+                "length_mismatch",
+            )
         out = {}
         for name, size in features.items():
             strings = lists[name][:, :max_frames]
             lengths_ = tf.strings.length(strings)
             t = tf.shape(strings)[1]
-            real = tf.range(t)[None, :] < tf.minimum(counts[name],
-                                                     max_frames)[:, None]
+            real = (
+                tf.range(t)[None, :]
+                < tf.minimum(counts[name], max_frames)[:, None]
+            )
             wrong = tf.logical_and(real, tf.not_equal(lengths_, size))
-            check(tf.reduce_any(wrong, axis=1),
-                  f"keras_gmsa: a frame of feature '{name}' does not have "
-                  f"{size} bytes (set features={{'{name}': <bytes per "
-                  "frame>}} if your features have another size)",
-                  "frame_size")
+            check(
+                tf.reduce_any(wrong, axis=1),
+                f"keras_gmsa: a frame of feature '{name}' does not have "
+                f"{size} bytes (set features={{'{name}': <bytes per "
+                "frame>}} if your features have another size)",
+                "frame_size",
+            )
             frames = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)
             frames = tf.reshape(frames, [batch, t, size])
             if dequantize_frames:
-                frames = dequantize(frames) * tf.cast(real, tf.float32)[
-                    :, :, None]
+                frames = (
+                    dequantize(frames) * tf.cast(real, tf.float32)[:, :, None]
+                )
             frames = tf.pad(frames, [[0, 0], [0, max_frames - t], [0, 0]])
             frames.set_shape([None, max_frames, size])
             out[name] = frames
         out["num_frames"] = tf.minimum(first, max_frames)
-        labels, keep = _multi_hot(context["labels"], num_classes, files,
-                                  indices, on_error, stats, keep, checks)
+        labels, keep = _multi_hot(
+            context["labels"],
+            num_classes,
+            files,
+            indices,
+            on_error,
+            stats,
+            keep,
+            checks,
+        )
         with tf.control_dependencies(checks):
             out["_labels"] = tf.identity(labels)
             out["_keep"] = tf.identity(keep)
@@ -246,7 +337,6 @@ def _frame_parser(features, num_classes, max_frames, dequantize_frames,
         return out
 
     return parse
-
 
 
 def frame_dataset(
@@ -301,18 +391,47 @@ def frame_dataset(
         A `tf.data.Dataset` of ``({name: uint8 (B, max_frames, size), ...,
         "num_frames": int32 (B,)}, float32 (B, num_classes))``.
     """
-    features = _validate_common(features or FRAME_FEATURES, num_classes,
-                                max_frames, on_error, batch_size)
+    features = _validate_common(
+        features or FRAME_FEATURES,
+        num_classes,
+        max_frames,
+        on_error,
+        batch_size,
+    )
     stats = stats or ReadStats()
     names = list(features)
-    parse = _frame_parser(features, num_classes, max_frames,
-                          dequantize_frames, on_error, allow_zero_frames,
-                          stats)
-    dataset = _pipeline(pattern, batch_size, parse, on_error, stats, shuffle,
-                        shuffle_buffer, seed, repeat, deterministic,
-                        cycle_length, drop_remainder)
-    dataset = _finish(dataset, batch_size, on_error, drop_remainder,
-                      prefetch, with_ids, names + ["num_frames"])
+    parse = _frame_parser(
+        features,
+        num_classes,
+        max_frames,
+        dequantize_frames,
+        on_error,
+        allow_zero_frames,
+        stats,
+    )
+    dataset = _pipeline(
+        pattern,
+        batch_size,
+        parse,
+        on_error,
+        stats,
+        shuffle,
+        shuffle_buffer,
+        seed,
+        repeat,
+        deterministic,
+        cycle_length,
+        drop_remainder,
+    )
+    dataset = _finish(
+        dataset,
+        batch_size,
+        on_error,
+        drop_remainder,
+        prefetch,
+        with_ids,
+        names + ["num_frames"],
+    )
     dataset.read_stats = stats
     return dataset
 
@@ -346,8 +465,9 @@ def video_dataset(
         A `tf.data.Dataset` of ``({name: float32 (B, size), ...},
         float32 (B, num_classes))``.
     """
-    features = _validate_common(features or VIDEO_FEATURES, num_classes,
-                                None, on_error, batch_size)
+    features = _validate_common(
+        features or VIDEO_FEATURES, num_classes, None, on_error, batch_size
+    )
     stats = stats or ReadStats()
     names = list(features)
     spec = {
@@ -361,43 +481,86 @@ def video_dataset(
         batch = tf.shape(serialized)[0]
         keep = tf.ones([batch], tf.bool)
         checks = [stats.read.assign_add(tf.cast(batch, tf.int64))]
-        op, keep = _check(tf.equal(parsed["id"], _MISSING), files, indices,
-                          tf.constant("keras_gmsa: record has no feature "
-                                      "'id'"), "missing_id", on_error,
-                          stats, keep)
+        op, keep = _check(
+            tf.equal(parsed["id"], _MISSING),
+            files,
+            indices,
+            tf.constant("keras_gmsa: record has no feature 'id'"),
+            "missing_id",
+            on_error,
+            stats,
+            keep,
+        )
         checks.append(op)
         out = {}
         for name, size in features.items():
             sparse = parsed[name]
             per_row = tf.math.bincount(
-                tf.cast(sparse.indices[:, 0], tf.int32), minlength=batch,
-                maxlength=batch)
+                tf.cast(sparse.indices[:, 0], tf.int32),
+                minlength=batch,
+                maxlength=batch,
+            )
             op, keep = _check(
-                tf.not_equal(per_row, size), files, indices,
-                tf.constant(f"keras_gmsa: feature '{name}' does not have "
-                            f"{size} floats"), "feature_size", on_error,
-                stats, keep)
+                tf.not_equal(per_row, size),
+                files,
+                indices,
+                tf.constant(
+                    f"keras_gmsa: feature '{name}' does not have {size} floats"
+                ),
+                "feature_size",
+                on_error,
+                stats,
+                keep,
+            )
             checks.append(op)
-            dense = tf.sparse.to_dense(tf.sparse.SparseTensor(
-                sparse.indices, sparse.values,
-                tf.stack([tf.cast(batch, tf.int64),
-                          tf.maximum(sparse.dense_shape[1], size)])))
+            dense = tf.sparse.to_dense(
+                tf.sparse.SparseTensor(
+                    sparse.indices,
+                    sparse.values,
+                    tf.stack(
+                        [
+                            tf.cast(batch, tf.int64),
+                            tf.maximum(sparse.dense_shape[1], size),
+                        ]
+                    ),
+                )
+            )
             dense = dense[:, :size]
             dense.set_shape([None, size])
             out[name] = dense
-        labels, keep = _multi_hot(parsed["labels"], num_classes, files,
-                                  indices, on_error, stats, keep, checks)
+        labels, keep = _multi_hot(
+            parsed["labels"],
+            num_classes,
+            files,
+            indices,
+            on_error,
+            stats,
+            keep,
+            checks,
+        )
         with tf.control_dependencies(checks):
             out["_labels"] = tf.identity(labels)
             out["_keep"] = tf.identity(keep)
         out["_id"] = parsed["id"]
         return out
 
-    dataset = _pipeline(pattern, batch_size, parse, on_error, stats, shuffle,
-                        shuffle_buffer, seed, repeat, deterministic,
-                        cycle_length, drop_remainder)
-    dataset = _finish(dataset, batch_size, on_error, drop_remainder,
-                      prefetch, with_ids, names)
+    dataset = _pipeline(
+        pattern,
+        batch_size,
+        parse,
+        on_error,
+        stats,
+        shuffle,
+        shuffle_buffer,
+        seed,
+        repeat,
+        deterministic,
+        cycle_length,
+        drop_remainder,
+    )
+    dataset = _finish(
+        dataset, batch_size, on_error, drop_remainder, prefetch, with_ids, names
+    )
     dataset.read_stats = stats
     return dataset
 
@@ -446,13 +609,18 @@ def segment_dataset(
         ..., "num_frames": int32 (B,), "label_weights": float32 (B, C)},
         float32 (B, C))``.
     """
-    features = _validate_common(features or FRAME_FEATURES, num_classes,
-                                max_frames, on_error, batch_size)
-    if not isinstance(segment_size, int) or not 1 <= segment_size <= \
-            max_frames:
+    features = _validate_common(
+        features or FRAME_FEATURES,
+        num_classes,
+        max_frames,
+        on_error,
+        batch_size,
+    )
+    if not isinstance(segment_size, int) or not 1 <= segment_size <= max_frames:
         raise ValueError(
             f"segment_size must be an integer in [1, max_frames]; received "
-            f"{segment_size!r}.")
+            f"{segment_size!r}."
+        )
     stats = stats or ReadStats()
     names = list(features)
     extra = {}
@@ -462,9 +630,16 @@ def segment_dataset(
             "segment_labels": tf.io.VarLenFeature(tf.int64),
             "segment_scores": tf.io.VarLenFeature(tf.float32),
         }
-    base = _frame_parser(features, num_classes, max_frames,
-                         dequantize_frames, on_error, not rated_only, stats,
-                         extra)
+    base = _frame_parser(
+        features,
+        num_classes,
+        max_frames,
+        dequantize_frames,
+        on_error,
+        not rated_only,
+        stats,
+        extra,
+    )
 
     def parse(files, indices, serialized):
         out = base(files, indices, serialized)
@@ -474,20 +649,42 @@ def segment_dataset(
         seg_labels = out["segment_labels"]
         valid = starts >= 0
         reach = tf.cast(out["num_frames"], tf.int64)[:, None]
-        bad_start = tf.reduce_any(tf.logical_and(valid, tf.logical_or(
-            starts < 0, starts + segment_size > reach)), axis=1)
-        bad_label = tf.reduce_any(tf.logical_and(
-            tf.not_equal(seg_labels, -1), tf.logical_or(
-                seg_labels < 0, seg_labels >= num_classes)), axis=1)
+        bad_start = tf.reduce_any(
+            tf.logical_and(
+                valid, tf.logical_or(starts < 0, starts + segment_size > reach)
+            ),
+            axis=1,
+        )
+        bad_label = tf.reduce_any(
+            tf.logical_and(
+                tf.not_equal(seg_labels, -1),
+                tf.logical_or(seg_labels < 0, seg_labels >= num_classes),
+            ),
+            axis=1,
+        )
         keep = out["_keep"]
         checks = []
         for bad, message in (
-                (bad_start, "keras_gmsa: a rated segment reaches past the "
-                            "video's last frame"),
-                (bad_label, "keras_gmsa: a segment label is outside "
-                            f"[0, {num_classes})")):
-            op, keep = _check(bad, files, indices, tf.constant(message),
-                              "segment_range", on_error, stats, keep)
+            (
+                bad_start,
+                "keras_gmsa: a rated segment reaches past the "
+                "video's last frame",
+            ),
+            (
+                bad_label,
+                f"keras_gmsa: a segment label is outside [0, {num_classes})",
+            ),
+        ):
+            op, keep = _check(
+                bad,
+                files,
+                indices,
+                tf.constant(message),
+                "segment_range",
+                on_error,
+                stats,
+                keep,
+            )
             checks.append(op)
         with tf.control_dependencies(checks):
             out["_keep"] = tf.identity(keep)
@@ -500,18 +697,26 @@ def segment_dataset(
             valid = video["segment_start_times"] >= 0
             starts_all = tf.boolean_mask(video["segment_start_times"], valid)
             classes = tf.boolean_mask(video["segment_labels"], valid)
-            scores = tf.boolean_mask(video["segment_scores"],
-                                     video["segment_scores"] >= 0)
+            scores = tf.boolean_mask(
+                video["segment_scores"], video["segment_scores"] >= 0
+            )
             starts, which = tf.unique(starts_all)
             n = tf.shape(starts)[0]
-            pairs = tf.stack([tf.cast(which, tf.int64),
-                              tf.clip_by_value(classes, 0,
-                                               num_classes - 1)], axis=1)
+            pairs = tf.stack(
+                [
+                    tf.cast(which, tf.int64),
+                    tf.clip_by_value(classes, 0, num_classes - 1),
+                ],
+                axis=1,
+            )
             shape = tf.stack([tf.cast(n, tf.int64), num_classes])
-            labels = tf.minimum(tf.scatter_nd(
-                pairs, tf.cast(scores > 0.5, tf.float32), shape), 1.0)
-            weights = tf.minimum(tf.scatter_nd(
-                pairs, tf.ones_like(scores), shape), 1.0)
+            labels = tf.minimum(
+                tf.scatter_nd(pairs, tf.cast(scores > 0.5, tf.float32), shape),
+                1.0,
+            )
+            weights = tf.minimum(
+                tf.scatter_nd(pairs, tf.ones_like(scores), shape), 1.0
+            )
             starts = tf.cast(starts, tf.int32)
             counts = tf.fill([n], segment_size)
         else:
@@ -526,22 +731,39 @@ def segment_dataset(
         out = {}
         for name in names:
             gathered = tf.gather(frames[name], positions)
-            out[name] = gathered * tf.cast(inside, gathered.dtype)[
-                :, :, None]
+            out[name] = gathered * tf.cast(inside, gathered.dtype)[:, :, None]
         out["num_frames"] = counts
         out["label_weights"] = weights
         out["_labels"] = labels
         out["_id"] = tf.strings.join(
             [tf.fill([n], video["_id"]), tf.strings.as_string(starts)],
-            separator=":")
+            separator=":",
+        )
         return tf.data.Dataset.from_tensor_slices(out)
 
-    dataset = _pipeline(pattern, batch_size, parse, on_error, stats, shuffle,
-                        shuffle_buffer, seed, repeat, deterministic,
-                        cycle_length, drop_remainder)
-    dataset = _finish(dataset, batch_size, on_error, drop_remainder,
-                      prefetch, with_ids,
-                      names + ["num_frames", "label_weights"],
-                      per_video=to_segments)
+    dataset = _pipeline(
+        pattern,
+        batch_size,
+        parse,
+        on_error,
+        stats,
+        shuffle,
+        shuffle_buffer,
+        seed,
+        repeat,
+        deterministic,
+        cycle_length,
+        drop_remainder,
+    )
+    dataset = _finish(
+        dataset,
+        batch_size,
+        on_error,
+        drop_remainder,
+        prefetch,
+        with_ids,
+        names + ["num_frames", "label_weights"],
+        per_video=to_segments,
+    )
     dataset.read_stats = stats
     return dataset

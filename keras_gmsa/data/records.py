@@ -57,8 +57,9 @@ def resolve_files(pattern):
         FileNotFoundError: when nothing matches, naming the pattern(s).
     """
     patterns = [pattern] if isinstance(pattern, (str, bytes)) else pattern
-    patterns = [p.decode() if isinstance(p, bytes) else str(p)
-                for p in patterns]
+    patterns = [
+        p.decode() if isinstance(p, bytes) else str(p) for p in patterns
+    ]
     if not patterns:
         raise FileNotFoundError("No file pattern given.")
     files = []
@@ -94,24 +95,32 @@ def scan_framing(path, check_crc=False):
         while offset < size:
             header = f.read(12)
             if len(header) < 12:
-                return count, (f"{path}: record {count} is truncated (file "
-                               f"ends inside its header at byte {offset})")
+                return count, (
+                    f"{path}: record {count} is truncated (file "
+                    f"ends inside its header at byte {offset})"
+                )
             length_bytes, length_crc = header[:8], header[8:]
             if struct.unpack("<I", length_crc)[0] != masked_crc32c(
-                    length_bytes):
-                return count, (f"{path}: record {count} is corrupt (bad "
-                               f"length checksum at byte {offset})")
+                length_bytes
+            ):
+                return count, (
+                    f"{path}: record {count} is corrupt (bad "
+                    f"length checksum at byte {offset})"
+                )
             (length,) = struct.unpack("<Q", length_bytes)
             end = offset + 12 + length + 4
             if end > size:
-                return count, (f"{path}: record {count} is truncated (needs "
-                               f"{length} bytes, file ends at {size})")
+                return count, (
+                    f"{path}: record {count} is truncated (needs "
+                    f"{length} bytes, file ends at {size})"
+                )
             if check_crc:
                 payload = f.read(length)
                 (data_crc,) = struct.unpack("<I", f.read(4))
                 if data_crc != masked_crc32c(payload):
-                    return count, (f"{path}: record {count} is corrupt (bad "
-                                   "data checksum)")
+                    return count, (
+                        f"{path}: record {count} is corrupt (bad data checksum)"
+                    )
             else:
                 f.seek(end)
             offset = end
@@ -140,16 +149,27 @@ class ReadStats:
     `str()`.
     """
 
-    REASONS = ("truncated_files", "missing_id", "no_frames",
-               "frame_size", "length_mismatch", "label_range",
-               "feature_size", "segment_range")
+    REASONS = (
+        "truncated_files",
+        "missing_id",
+        "no_frames",
+        "frame_size",
+        "length_mismatch",
+        "label_range",
+        "feature_size",
+        "segment_range",
+    )
 
     def __init__(self):
-        self._vars = {r: tf.Variable(0, dtype=tf.int64, trainable=False,
-                                     name=f"skipped_{r}")
-                      for r in self.REASONS}
-        self.read = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                name="records_read")
+        self._vars = {
+            r: tf.Variable(
+                0, dtype=tf.int64, trainable=False, name=f"skipped_{r}"
+            )
+            for r in self.REASONS
+        }
+        self.read = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="records_read"
+        )
 
     def add(self, reason, count):
         return self._vars[reason].assign_add(tf.cast(count, tf.int64))
@@ -162,14 +182,19 @@ class ReadStats:
 
     def __str__(self):
         d = self.as_dict()
-        parts = [f"{k}={v}" for k, v in d.items()
-                 if v and k not in ("records_read", "skipped")]
-        return (f"read {d['records_read']} records, skipped {d['skipped']}"
-                + (f" ({', '.join(parts)})" if parts else ""))
+        parts = [
+            f"{k}={v}"
+            for k, v in d.items()
+            if v and k not in ("records_read", "skipped")
+        ]
+        return f"read {d['records_read']} records, skipped {d['skipped']}" + (
+            f" ({', '.join(parts)})" if parts else ""
+        )
 
 
-def record_stream(files, on_error, stats, shuffle_files, seed, cycle_length,
-                  deterministic):
+def record_stream(
+    files, on_error, stats, shuffle_files, seed, cycle_length, deterministic
+):
     """(file, index, serialized) triples, interleaved across shards.
 
     Each file's framing is checked when it is opened: a truncated file
@@ -183,23 +208,27 @@ def record_stream(files, on_error, stats, shuffle_files, seed, cycle_length,
         if problem and on_error == "raise":
             raise RecordFileError(
                 f"{problem}. Re-download the shard, or pass "
-                "on_error='skip' to read its intact records and count it.")
+                "on_error='skip' to read its intact records and count it."
+            )
         return count, problem is not None
 
     def open_file(path):
         count, broken = tf.py_function(check, [path], [tf.int64, tf.bool])
         if stats is not None:
             with tf.control_dependencies(
-                    [stats.add("truncated_files", tf.cast(broken, tf.int64))]):
+                [stats.add("truncated_files", tf.cast(broken, tf.int64))]
+            ):
                 count = tf.identity(count)
         records = tf.data.TFRecordDataset(path).take(count)
         return records.enumerate().map(
-            lambda i, r: (path, i, r), num_parallel_calls=None)
+            lambda i, r: (path, i, r), num_parallel_calls=None
+        )
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_files:
-        dataset = dataset.shuffle(len(files), seed=seed,
-                                  reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(
+            len(files), seed=seed, reshuffle_each_iteration=True
+        )
     return dataset.interleave(
         open_file,
         cycle_length=min(cycle_length, len(files)),

@@ -43,7 +43,8 @@ def quantize(x):
 def dequantize(q):
     """The official reader's dequantization (float32)."""
     return q.astype(np.float32) * np.float32(4.0 / 255.0) + np.float32(
-        4.0 / 512.0 - 2.0)
+        4.0 / 512.0 - 2.0
+    )
 
 
 def _bytes_feature(values):
@@ -51,13 +52,15 @@ def _bytes_feature(values):
 
 
 def _int_feature(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(
-        value=[int(v) for v in values]))
+    return tf.train.Feature(
+        int64_list=tf.train.Int64List(value=[int(v) for v in values])
+    )
 
 
 def _float_feature(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(
-        value=[float(v) for v in values]))
+    return tf.train.Feature(
+        float_list=tf.train.FloatList(value=[float(v) for v in values])
+    )
 
 
 def frame_example(video_id, labels, rgb, audio, segments=None):
@@ -69,18 +72,20 @@ def frame_example(video_id, labels, rgb, audio, segments=None):
         rgb, audio: uint8 arrays (frames, 1024) and (frames, 128).
         segments: optional list of ``(start, class, score)`` ratings.
     """
-    context = {"id": _bytes_feature([video_id.encode()]),
-               "labels": _int_feature(labels)}
+    context = {
+        "id": _bytes_feature([video_id.encode()]),
+        "labels": _int_feature(labels),
+    }
     if segments is not None:
         starts = [s for s, _, _ in segments]
         context["segment_start_times"] = _int_feature(starts)
         context["segment_end_times"] = _int_feature([s + 5 for s in starts])
         context["segment_labels"] = _int_feature([c for _, c, _ in segments])
-        context["segment_scores"] = _float_feature(
-            [v for _, _, v in segments])
+        context["segment_scores"] = _float_feature([v for _, _, v in segments])
     lists = {
-        name: tf.train.FeatureList(feature=[
-            _bytes_feature([row.tobytes()]) for row in frames])
+        name: tf.train.FeatureList(
+            feature=[_bytes_feature([row.tobytes()]) for row in frames]
+        )
         for name, frames in (("rgb", rgb), ("audio", audio))
     }
     return tf.train.SequenceExample(
@@ -91,12 +96,16 @@ def frame_example(video_id, labels, rgb, audio, segments=None):
 
 def video_example(video_id, labels, mean_rgb, mean_audio):
     """One video-level `tf.train.Example`, serialized."""
-    return tf.train.Example(features=tf.train.Features(feature={
-        "id": _bytes_feature([video_id.encode()]),
-        "labels": _int_feature(labels),
-        "mean_rgb": _float_feature(mean_rgb),
-        "mean_audio": _float_feature(mean_audio),
-    })).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "id": _bytes_feature([video_id.encode()]),
+                "labels": _int_feature(labels),
+                "mean_rgb": _float_feature(mean_rgb),
+                "mean_audio": _float_feature(mean_audio),
+            }
+        )
+    ).SerializeToString()
 
 
 class SyntheticYT8M:
@@ -120,16 +129,27 @@ class SyntheticYT8M:
             each call of `videos` have their own seed.
     """
 
-    def __init__(self, num_classes=3862, num_local_classes=None,
-                 max_frames=300, min_frames=1, labels_per_video=2.0,
-                 zipf=1.0, local_rate=0.5, event_span=3, distractor_gap=40,
-                 signal=0.6, seed=0):
+    def __init__(
+        self,
+        num_classes=3862,
+        num_local_classes=None,
+        max_frames=300,
+        min_frames=1,
+        labels_per_video=2.0,
+        zipf=1.0,
+        local_rate=0.5,
+        event_span=3,
+        distractor_gap=40,
+        signal=0.6,
+        seed=0,
+    ):
         if num_local_classes is None:
             num_local_classes = max(1, num_classes // 10)
         if not 0 < num_local_classes < num_classes:
             raise ValueError(
                 "num_local_classes must be in [1, num_classes). Received "
-                f"{num_local_classes} of {num_classes}.")
+                f"{num_local_classes} of {num_classes}."
+            )
         if not 1 <= min_frames <= max_frames:
             raise ValueError("Need 1 <= min_frames <= max_frames.")
         self.num_classes = num_classes
@@ -176,21 +196,33 @@ class SyntheticYT8M:
     def _place_motifs(self, frames, k, i, j):
         for name, size in _FEATURE_SIZES.items():
             scale = np.sqrt(size)
-            frames[name][i] = (0.25 * frames[name][i]
-                               + 1.5 * scale * 0.5 * self.motifs[name][k, 0])
-            frames[name][j] = (0.25 * frames[name][j]
-                               + 1.5 * scale * 0.5 * self.motifs[name][k, 1])
+            frames[name][i] = (
+                0.25 * frames[name][i]
+                + 1.5 * scale * 0.5 * self.motifs[name][k, 0]
+            )
+            frames[name][j] = (
+                0.25 * frames[name][j]
+                + 1.5 * scale * 0.5 * self.motifs[name][k, 1]
+            )
 
     def video(self, rng, index):
         """One video: ``(id, labels, rgb uint8, audio uint8)``."""
         length = int(rng.integers(self.min_frames, self.max_frames + 1))
         count = max(1, rng.poisson(self.labels_per_video - 1) + 1)
-        labels = sorted(set(rng.choice(self.num_global_classes, size=count,
-                                       p=self.class_probs).tolist()))
+        labels = sorted(
+            set(
+                rng.choice(
+                    self.num_global_classes, size=count, p=self.class_probs
+                ).tolist()
+            )
+        )
         frames = self._frames(rng, length, labels)
         need = self.distractor_gap + 2
-        if (self.num_local_classes > 1 and length >= need
-                and rng.random() < self.local_rate):
+        if (
+            self.num_local_classes > 1
+            and length >= need
+            and rng.random() < self.local_rate
+        ):
             k, other = rng.choice(self.num_local_classes, 2, replace=False)
             gap = int(rng.integers(1, self.event_span + 1))
             i = int(rng.integers(0, length - gap))
@@ -210,8 +242,12 @@ class SyntheticYT8M:
             self._place_motifs(frames, other, int(a), int(b))
             labels.append(self.num_global_classes + int(k))
         video_id = _video_id(index)
-        return (video_id, labels, quantize(frames["rgb"]),
-                quantize(frames["audio"]))
+        return (
+            video_id,
+            labels,
+            quantize(frames["rgb"]),
+            quantize(frames["audio"]),
+        )
 
     def videos(self, count, seed=0, start_index=0):
         rng = np.random.default_rng([seed, start_index])
@@ -226,8 +262,9 @@ class SyntheticYT8M:
         if not len(starts):
             return []
         ratings = []
-        for s in rng.choice(starts, size=min(num_ratings, len(starts)),
-                            replace=False):
+        for s in rng.choice(
+            starts, size=min(num_ratings, len(starts)), replace=False
+        ):
             c = int(rng.choice(labels))
             ratings.append((int(s), c, 1.0))
             absent = int(rng.integers(self.num_classes))
@@ -254,24 +291,52 @@ def write_vocabulary(path, num_classes, num_local_classes=0):
 
     with tf.io.gfile.GFile(path, "w") as f:
         writer = csv.writer(f)
-        writer.writerow(["Index", "TrainVideoCount", "KnowledgeGraphId",
-                         "Name", "WikiUrl", "Vertical1", "Vertical2",
-                         "Vertical3", "WikiDescription"])
+        writer.writerow(
+            [
+                "Index",
+                "TrainVideoCount",
+                "KnowledgeGraphId",
+                "Name",
+                "WikiUrl",
+                "Vertical1",
+                "Vertical2",
+                "Vertical3",
+                "WikiDescription",
+            ]
+        )
         first_local = num_classes - num_local_classes
         for c in range(num_classes):
             local = c >= first_local
-            name = (f"Local event {c - first_local}" if local
-                    else f"Synthetic class {c}")
-            writer.writerow([c, max(1, int(100000 / (c + 1))),
-                             f"/m/synth{c:04d}", name,
-                             f"https://example.invalid/wiki/class_{c}",
-                             "Events" if local else "Synthetic", "", "",
-                             "A synthetic class of keras-gmsa."])
+            name = (
+                f"Local event {c - first_local}"
+                if local
+                else f"Synthetic class {c}"
+            )
+            writer.writerow(
+                [
+                    c,
+                    max(1, int(100000 / (c + 1))),
+                    f"/m/synth{c:04d}",
+                    name,
+                    f"https://example.invalid/wiki/class_{c}",
+                    "Events" if local else "Synthetic",
+                    "",
+                    "",
+                    "A synthetic class of keras-gmsa.",
+                ]
+            )
 
 
-def write_dataset(directory, num_videos=1024, num_shards=4, split="train",
-                  generator=None, layouts=("frame", "video"), seed=0,
-                  start_index=0):
+def write_dataset(
+    directory,
+    num_videos=1024,
+    num_shards=4,
+    split="train",
+    generator=None,
+    layouts=("frame", "video"),
+    seed=0,
+    start_index=0,
+):
     """Writes shards of synthetic videos in the native layouts.
 
     Files: ``<directory>/frame/<split>NNNN.tfrecord``,
@@ -285,35 +350,53 @@ def write_dataset(directory, num_videos=1024, num_shards=4, split="train",
     generator = generator or SyntheticYT8M()
     for layout in layouts:
         if layout not in ("frame", "video", "segment"):
-            raise ValueError(f"Unknown layout {layout!r}; allowed: frame, "
-                             "video, segment.")
-    paths = {layout: [os.path.join(directory, layout,
-                                   f"{split}{s:04d}.tfrecord")
-                      for s in range(num_shards)] for layout in layouts}
+            raise ValueError(
+                f"Unknown layout {layout!r}; allowed: frame, video, segment."
+            )
+    paths = {
+        layout: [
+            os.path.join(directory, layout, f"{split}{s:04d}.tfrecord")
+            for s in range(num_shards)
+        ]
+        for layout in layouts
+    }
     for layout in layouts:
         tf.io.gfile.makedirs(os.path.join(directory, layout))
-    writers = {layout: [tf.io.TFRecordWriter(p) for p in paths[layout]]
-               for layout in layouts}
+    writers = {
+        layout: [tf.io.TFRecordWriter(p) for p in paths[layout]]
+        for layout in layouts
+    }
     rng = np.random.default_rng([seed, start_index, 1])
     try:
-        for n, (vid, labels, rgb, audio) in enumerate(generator.videos(
-                num_videos, seed=seed, start_index=start_index)):
+        for n, (vid, labels, rgb, audio) in enumerate(
+            generator.videos(num_videos, seed=seed, start_index=start_index)
+        ):
             shard = n % num_shards
             if "frame" in writers:
                 writers["frame"][shard].write(
-                    frame_example(vid, labels, rgb, audio))
+                    frame_example(vid, labels, rgb, audio)
+                )
             if "video" in writers:
-                writers["video"][shard].write(video_example(
-                    vid, labels, dequantize(rgb).mean(0),
-                    dequantize(audio).mean(0)))
+                writers["video"][shard].write(
+                    video_example(
+                        vid,
+                        labels,
+                        dequantize(rgb).mean(0),
+                        dequantize(audio).mean(0),
+                    )
+                )
             if "segment" in writers:
                 ratings = generator.segments(rng, labels, len(rgb))
                 writers["segment"][shard].write(
-                    frame_example(vid, labels, rgb, audio, ratings))
+                    frame_example(vid, labels, rgb, audio, ratings)
+                )
     finally:
         for group in writers.values():
             for w in group:
                 w.close()
-    write_vocabulary(os.path.join(directory, "vocabulary.csv"),
-                     generator.num_classes, generator.num_local_classes)
+    write_vocabulary(
+        os.path.join(directory, "vocabulary.csv"),
+        generator.num_classes,
+        generator.num_local_classes,
+    )
     return paths

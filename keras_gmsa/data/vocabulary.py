@@ -6,9 +6,17 @@ import io
 import numpy as np
 import tensorflow as tf
 
-VOCABULARY_COLUMNS = ("Index", "TrainVideoCount", "KnowledgeGraphId", "Name",
-                      "WikiUrl", "Vertical1", "Vertical2", "Vertical3",
-                      "WikiDescription")
+VOCABULARY_COLUMNS = (
+    "Index",
+    "TrainVideoCount",
+    "KnowledgeGraphId",
+    "Name",
+    "WikiUrl",
+    "Vertical1",
+    "Vertical2",
+    "Vertical3",
+    "WikiDescription",
+)
 
 
 class Vocabulary:
@@ -43,7 +51,8 @@ class Vocabulary:
             except (TypeError, ValueError):
                 raise ValueError(
                     f"{path}, line {line}: Index {row['Index']!r} is not an "
-                    "integer") from None
+                    "integer"
+                ) from None
             rows.append(row)
         return cls(rows)
 
@@ -63,13 +72,15 @@ def top_k(predictions, k=20, vocabulary=None):
     predictions = np.asarray(predictions)
     k = min(k, predictions.shape[1])
     part = np.argpartition(-predictions, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(predictions, part, 1), axis=1,
-                       kind="stable")
+    order = np.argsort(
+        -np.take_along_axis(predictions, part, 1), axis=1, kind="stable"
+    )
     best = np.take_along_axis(part, order, 1)
     out = []
     for row, idx in zip(predictions, best, strict=True):
-        labels = (vocabulary.names(idx) if vocabulary is not None
-                  else idx.tolist())
+        labels = (
+            vocabulary.names(idx) if vocabulary is not None else idx.tolist()
+        )
         out.append(list(zip(labels, row[idx].tolist(), strict=True)))
     return out
 
@@ -82,8 +93,7 @@ def write_submission(path, video_ids, predictions, top=20):
     """
     with tf.io.gfile.GFile(path, "w") as f:
         f.write("VideoId,LabelConfidencePairs\n")
-        for vid, pairs in zip(video_ids, top_k(predictions, top),
-                              strict=True):
+        for vid, pairs in zip(video_ids, top_k(predictions, top), strict=True):
             if isinstance(vid, bytes):
                 vid = vid.decode()
             text = " ".join(f"{label} {score:.6f}" for label, score in pairs)
