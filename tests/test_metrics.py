@@ -63,8 +63,13 @@ def test_plain_map_with_top_k_at_least_c(rng):
     p = rng.random((30, 5))
     y = (rng.random((30, 5)) < 0.3).astype(int)
     y[0, 4] = 1
-    expected = np.mean([metrics.average_precision(p[:, c], y[:, c])
-                        for c in range(5) if y[:, c].any()])
+    expected = np.mean(
+        [
+            metrics.average_precision(p[:, c], y[:, c])
+            for c in range(5)
+            if y[:, c].any()
+        ]
+    )
     assert metrics.mean_ap(p, y, top_k=5) == pytest.approx(expected)
 
 
@@ -79,7 +84,7 @@ def test_evaluator_accumulates_exactly(rng):
     p, y = synthetic_scores(rng, n=500, c=50)
     ev = metrics.Evaluator(num_classes=50)
     for start in range(0, 500, 64):
-        ev.update(p[start:start + 64], y[start:start + 64])
+        ev.update(p[start : start + 64], y[start : start + 64])
     got = ev.result()
     assert got["num_videos"] == 500
     assert got["gap"] == pytest.approx(metrics.gap(p, y), abs=1e-12)
@@ -95,13 +100,15 @@ def test_keras_metrics_stream_within_1e_3_of_exact(rng):
     streaming = metrics.keras_metrics(num_classes=300, with_map=True)
     for m in streaming:
         for start in range(0, len(p), 128):
-            m.update_state(y[start:start + 128], p[start:start + 128])
-    got = {m.name: float(keras.ops.convert_to_numpy(m.result()))
-           for m in streaming}
+            m.update_state(y[start : start + 128], p[start : start + 128])
+    got = {
+        m.name: float(keras.ops.convert_to_numpy(m.result())) for m in streaming
+    }
     assert abs(got["gap"] - metrics.gap(p, y)) < 1e-3
     assert abs(got["map"] - metrics.mean_ap(p, y)) < 1e-3
-    assert got["hit_at_one"] == pytest.approx(metrics.hit_at_one(p, y),
-                                              abs=1e-6)
+    assert got["hit_at_one"] == pytest.approx(
+        metrics.hit_at_one(p, y), abs=1e-6
+    )
     assert got["perr"] == pytest.approx(metrics.perr(p, y), abs=1e-6)
 
 
@@ -109,10 +116,14 @@ def test_keras_metrics_in_compile_and_fit(rng):
     x = rng.normal(size=(64, 8)).astype("float32")
     y = (rng.random((64, 6)) < 0.3).astype("float32")
     inputs = keras.Input((8,))
-    model = keras.Model(inputs, keras.layers.Dense(6, activation="sigmoid")(
-        inputs))
-    model.compile("adam", "binary_crossentropy",
-                  metrics=metrics.keras_metrics(num_classes=6, with_map=True))
+    model = keras.Model(
+        inputs, keras.layers.Dense(6, activation="sigmoid")(inputs)
+    )
+    model.compile(
+        "adam",
+        "binary_crossentropy",
+        metrics=metrics.keras_metrics(num_classes=6, with_map=True),
+    )
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     result = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     probs = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
@@ -120,4 +131,5 @@ def test_keras_metrics_in_compile_and_fit(rng):
     assert abs(result["map"] - metrics.mean_ap(probs, y)) < 1e-3
     assert result["perr"] == pytest.approx(metrics.perr(probs, y), abs=1e-5)
     assert result["hit_at_one"] == pytest.approx(
-        metrics.hit_at_one(probs, y), abs=1e-6)
+        metrics.hit_at_one(probs, y), abs=1e-6
+    )
