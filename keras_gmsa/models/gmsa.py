@@ -42,6 +42,7 @@ DEFAULT_OPTIONS = dict(
     num_heads=8,
     num_blocks=1,
     ff_multiplier=1,
+    projection_dim=None,
     hidden_dim=1280,
     dropout=0.1,
     attention_dropout=0.0,
@@ -187,8 +188,20 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
         inputs[first], inputs["num_frames"]
     )
     encoded = []
+    projection = opts["projection_dim"]
+    if projection is not None and (
+        not isinstance(projection, int) or projection < num_heads
+    ):
+        raise ValueError(
+            "`projection_dim` must be None or an integer >= num_heads. "
+            f"Received {projection!r}."
+        )
     for key, dim in features.items():
         x = Dequantize(name=f"{key}_dequantize")(inputs[key])
+        if projection is not None and projection != dim:
+            # Optional, not in the paper: encode at a smaller width.
+            x = keras.layers.Dense(projection, name=f"{key}_projection")(x)
+            dim = projection
         for index in range(opts["num_blocks"]):
             x = EncoderBlock(
                 num_heads=num_heads,

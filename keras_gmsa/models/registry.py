@@ -57,7 +57,9 @@ def build_model(name, mask=None, W=None, L=None, **options):
         **options: model options, e.g. ``num_classes`` (3862),
             ``max_frames`` (300), ``features`` ({"rgb": 1024, "audio":
             128}), ``frame_dtype`` ("uint8"), ``num_heads`` (8),
-            ``num_blocks`` (1), ``ff_multiplier`` (1), ``hidden_dim``
+            ``num_blocks`` (1), ``ff_multiplier`` (1), ``projection_dim``
+            (None: attend at the feature width, as the paper; an integer
+            adds a Dense projection per modality first), ``hidden_dim``
             (1280), ``dropout``, ``hidden_dropout``, ``compile`` (True:
             Adam 2e-4 and binary cross-entropy).
 

@@ -1,0 +1,203 @@
+"""Input pipeline throughput: keras_gmsa readers vs a starter-style reader.
+
+    python benchmarks/input_pipeline.py [--videos 4096] [--batch-size 64]
+
+Writes synthetic shards (cached in benchmarks/.data), then, each in its own
+process so peak memory is its own, reads them with
+
+- ``keras_gmsa``: `frame_dataset` / `video_dataset` (batched parsing,
+  uint8 frames, dequantized later inside the model);
+- ``starter``: the official reader's recipe (yt8m-format.md 4.2): one
+  record at a time, ``parse_single_sequence_example``, decode, dequantize
+  to float32, pad/crop to 300, in a ``map`` with AUTOTUNE parallelism,
+  then batch.
+
+Prints a table (videos/s, MB/s of frame bytes, peak RSS) and writes
+benchmarks/results/input_pipeline.json. Ratios are against the starter
+reader measured in the same run.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, ".data", "input_pipeline")
+
+
+def _write(videos):
+    from keras_gmsa.data import synthetic
+
+    marker = os.path.join(DATA, f"done-{videos}")
+    if not os.path.exists(marker):
+        gen = synthetic.SyntheticYT8M(num_classes=3862)
+        synthetic.write_dataset(
+            DATA,
+            num_videos=videos,
+            num_shards=16,
+            generator=gen,
+            layouts=("frame", "video"),
+        )
+        open(marker, "w").close()
+
+
+def _starter_frame(pattern, batch_size):
+    import tensorflow as tf
+
+    def parse(serialized):
+        context, lists = tf.io.parse_single_sequence_example(
+            serialized,
+            context_features={
+                "id": tf.io.FixedLenFeature([], tf.string),
+                "labels": tf.io.VarLenFeature(tf.int64),
+            },
+            sequence_features={
+                k: tf.io.FixedLenSequenceFeature([], tf.string)
+                for k in ("rgb", "audio")
+            },
+        )
+        feats = []
+        num_frames = None
+        for key, size in (("rgb", 1024), ("audio", 128)):
+            x = tf.reshape(
+                tf.cast(tf.io.decode_raw(lists[key], tf.uint8), tf.float32),
+                [-1, size],
+            )
+            if num_frames is None:
+                num_frames = tf.minimum(tf.shape(x)[0], 300)
+            x = x * (4.0 / 255.0) + (4.0 / 512.0 - 2.0)
+            x = x[:300]
+            x = tf.pad(x, [[0, 300 - tf.shape(x)[0]], [0, 0]])
+            feats.append(x)
+        labels = tf.sparse.to_indicator(context["labels"], 3862)
+        return {"frames": tf.concat(feats, 1), "num_frames": num_frames}, labels
+
+    files = tf.io.gfile.glob(pattern)
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=8)
+    return (
+        ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def _starter_video(pattern, batch_size):
+    import tensorflow as tf
+
+    def parse(serialized):
+        f = tf.io.parse_single_example(
+            serialized,
+            {
+                "id": tf.io.FixedLenFeature([], tf.string),
+                "labels": tf.io.VarLenFeature(tf.int64),
+                "mean_rgb": tf.io.FixedLenFeature([1024], tf.float32),
+                "mean_audio": tf.io.FixedLenFeature([128], tf.float32),
+            },
+        )
+        return tf.concat(
+            [f["mean_rgb"], f["mean_audio"]], 0
+        ), tf.sparse.to_indicator(f["labels"], 3862)
+
+    files = tf.io.gfile.glob(pattern)
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=8)
+    return (
+        ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def _measure(reader, layout, batch_size, epochs):
+    """Runs in a child process; prints one JSON line."""
+    import numpy as np
+
+    from keras_gmsa import data
+
+    pattern = os.path.join(DATA, layout, "train*.tfrecord")
+    if reader == "keras_gmsa":
+        make = data.frame_dataset if layout == "frame" else data.video_dataset
+        ds = make(pattern, batch_size=batch_size)
+    else:
+        make = _starter_frame if layout == "frame" else _starter_video
+        ds = make(pattern, batch_size)
+    rates = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        videos = 0
+        for element in ds:
+            labels = element[1]
+            videos += int(labels.shape[0])
+        rates.append(videos / (time.perf_counter() - start))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            dict(
+                reader=reader,
+                layout=layout,
+                batch_size=batch_size,
+                videos=videos,
+                videos_per_s=float(np.median(rates[1:] or rates)),
+                peak_rss_mb=rss,
+            )
+        )
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--videos", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--epochs", type=int, default=4, help="passes; the first is warm-up"
+    )
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _measure(*args.child, args.batch_size, args.epochs)
+        return
+    _write(args.videos)
+    rows = []
+    for layout in ("frame", "video"):
+        for reader in ("starter", "keras_gmsa"):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    reader,
+                    layout,
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--epochs",
+                    str(args.epochs),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = {
+        r["layout"]: r["videos_per_s"] for r in rows if r["reader"] == "starter"
+    }
+    print(
+        f"\n{'layout':<7} {'reader':<11} {'batch':>5} {'videos/s':>9} "
+        f"{'x starter':>9} {'peak RSS MB':>11}"
+    )
+    for r in rows:
+        r["ratio_vs_starter"] = r["videos_per_s"] / base[r["layout"]]
+        print(
+            f"{r['layout']:<7} {r['reader']:<11} {r['batch_size']:>5} "
+            f"{r['videos_per_s']:9.0f} {r['ratio_vs_starter']:9.2f} "
+            f"{r['peak_rss_mb']:11.0f}"
+        )
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "input_pipeline.json"), "w") as f:
+        json.dump(dict(cpu_count=os.cpu_count(), rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
