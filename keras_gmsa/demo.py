@@ -142,10 +142,11 @@ def run(
         seconds = (time.perf_counter() - start) / epochs
         overall = metrics.Evaluator(DATA["num_classes"])
         local_eval = metrics.Evaluator(len(local))
-        for features, labels in test:
-            probs = keras.ops.convert_to_numpy(model.predict_on_batch(features))
-            overall.update(probs, labels.numpy())
-            local_eval.update(probs[:, local], labels.numpy()[:, local])
+        for features, labels in test.as_numpy_iterator():
+            probs = model.predict_on_batch(features)
+            probs = keras.ops.convert_to_numpy(probs)
+            overall.update(probs, labels)
+            local_eval.update(probs[:, local], labels[:, local])
         result = overall.result()
         path = os.path.join(output_dir, f"{name}.keras")
         model.save(path)
@@ -171,6 +172,7 @@ def run(
                             "disk_mb",
                         ),
                         PAPER[name],
+                        strict=True,
                     )
                 ),
                 saved=path,

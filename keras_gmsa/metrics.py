@@ -189,7 +189,7 @@ class Evaluator:
         for step, batch in enumerate(dataset):
             if steps is not None and step >= steps:
                 break
-            features, labels = batch[0], batch[1]
+            features, labels = _to_numpy(batch[0]), _to_numpy(batch[1])
             predictions = model.predict_on_batch(features)
             self.update(ops.convert_to_numpy(predictions), np.asarray(labels))
         return self
@@ -207,6 +207,13 @@ class Evaluator:
             "hit_at_one": self._hit / self.num_videos,
             "num_videos": self.num_videos,
         }
+
+
+def _to_numpy(x):
+    """tf.data tensors -> NumPy, so any backend's model can take them."""
+    if isinstance(x, dict):
+        return {k: _to_numpy(v) for k, v in x.items()}
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
 
 
 # --------------------------------------------------------------------------
