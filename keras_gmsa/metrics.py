@@ -285,7 +285,10 @@ class GlobalAveragePrecision(keras.metrics.Metric):
 
 
 def _histogram_ap(pos, neg, total_positives):
-    """AP of a ranking known only as per-bin positive/negative counts.
+    """AP of rankings known only as per-bin positive/negative counts.
+
+    `pos` and `neg` are ``(..., num_bins)`` counts with bins in ascending
+    score order; returns the AP of each leading index, ``(...)``.
 
     The order inside a bin is unknown: in a random order of its n items
     the j-th of its p positives has expected rank R + j (n + 1) / (p + 1)
@@ -293,16 +296,16 @@ def _histogram_ap(pos, neg, total_positives):
     p times the precision of its middle positive, (H + (p + 1) / 2) /
     (R + (n + 1) / 2): exact when the bin holds a single item.
     """
-    pos = ops.flip(pos, 0)
-    neg = ops.flip(neg, 0)
+    pos = ops.flip(pos, -1)
+    neg = ops.flip(neg, -1)
     n = pos + neg
-    before = ops.cumsum(n) - n
-    hits_before = ops.cumsum(pos) - pos
+    before = ops.cumsum(n, axis=-1) - n
+    hits_before = ops.cumsum(pos, axis=-1) - pos
     mean_j = (pos + 1.0) / 2.0
     precision = (hits_before + mean_j) / ops.maximum(
         before + mean_j * (n + 1.0) / (pos + 1.0), 1.0
     )
-    ap = ops.sum(ops.where(pos > 0, pos * precision, 0.0))
+    ap = ops.sum(ops.where(pos > 0, pos * precision, 0.0), axis=-1)
     return ops.where(
         total_positives > 0, ap / ops.maximum(total_positives, 1.0), 0.0
     )
@@ -400,23 +403,15 @@ class MeanAveragePrecision(keras.metrics.Metric):
 
     def result(self):
         shape = (self.num_classes, self.num_bins)
-        pos = ops.flip(ops.reshape(self.pos, shape), 1)
-        neg = ops.flip(ops.reshape(self.neg, shape), 1)
-        n = pos + neg
-        before = ops.cumsum(n, axis=1) - n
-        hits_before = ops.cumsum(pos, axis=1) - pos
-        mean_j = (pos + 1.0) / 2.0
-        precision = (hits_before + mean_j) / ops.maximum(
-            before + mean_j * (n + 1.0) / (pos + 1.0), 1.0
+        ap = _histogram_ap(
+            ops.reshape(self.pos, shape),
+            ops.reshape(self.neg, shape),
+            self.positives,
         )
-        ap = ops.sum(ops.where(pos > 0, pos * precision, 0.0), axis=1)
-        has = self.positives > 0
-        ap = ap / ops.maximum(self.positives, 1.0)
-        count = ops.sum(ops.cast(has, "float32"))
+        has = ops.cast(self.positives > 0, "float32")
+        count = ops.sum(has)
         return ops.where(
-            count > 0,
-            ops.sum(ops.where(has, ap, 0.0)) / ops.maximum(count, 1.0),
-            0.0,
+            count > 0, ops.sum(ap * has) / ops.maximum(count, 1.0), 0.0
         )
 
     def get_config(self):

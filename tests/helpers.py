@@ -88,3 +88,18 @@ def check_mixed_precision(
                 assert np.isfinite(value).all(), policy
         finally:
             keras.config.set_dtype_policy("float32")
+
+
+def mha_weights(layer):
+    """The q/k/v/o kernels and biases of a Keras-MHA-based layer, by role."""
+    w = named_weights(layer)
+    out = {}
+    for short, name in (
+        ("q", "query"),
+        ("k", "key"),
+        ("v", "value"),
+        ("o", "attention_output"),
+    ):
+        out[f"w{short}"] = w[f"{name}/kernel"]
+        out[f"b{short}"] = w[f"{name}/bias"]
+    return out

@@ -409,22 +409,21 @@ def frame_dataset(
         allow_zero_frames,
         stats,
     )
-    dataset = _pipeline(
-        pattern,
-        batch_size,
-        parse,
-        on_error,
-        stats,
-        shuffle,
-        shuffle_buffer,
-        seed,
-        repeat,
-        deterministic,
-        cycle_length,
-        drop_remainder,
-    )
     dataset = _finish(
-        dataset,
+        _pipeline(
+            pattern,
+            batch_size,
+            parse,
+            on_error,
+            stats,
+            shuffle,
+            shuffle_buffer,
+            seed,
+            repeat,
+            deterministic,
+            cycle_length,
+            drop_remainder,
+        ),
         batch_size,
         on_error,
         drop_remainder,
@@ -544,22 +543,27 @@ def video_dataset(
         out["_id"] = parsed["id"]
         return out
 
-    dataset = _pipeline(
-        pattern,
-        batch_size,
-        parse,
-        on_error,
-        stats,
-        shuffle,
-        shuffle_buffer,
-        seed,
-        repeat,
-        deterministic,
-        cycle_length,
-        drop_remainder,
-    )
     dataset = _finish(
-        dataset, batch_size, on_error, drop_remainder, prefetch, with_ids, names
+        _pipeline(
+            pattern,
+            batch_size,
+            parse,
+            on_error,
+            stats,
+            shuffle,
+            shuffle_buffer,
+            seed,
+            repeat,
+            deterministic,
+            cycle_length,
+            drop_remainder,
+        ),
+        batch_size,
+        on_error,
+        drop_remainder,
+        prefetch,
+        with_ids,
+        names,
     )
     dataset.read_stats = stats
     return dataset
@@ -741,22 +745,21 @@ def segment_dataset(
         )
         return tf.data.Dataset.from_tensor_slices(out)
 
-    dataset = _pipeline(
-        pattern,
-        batch_size,
-        parse,
-        on_error,
-        stats,
-        shuffle,
-        shuffle_buffer,
-        seed,
-        repeat,
-        deterministic,
-        cycle_length,
-        drop_remainder,
-    )
     dataset = _finish(
-        dataset,
+        _pipeline(
+            pattern,
+            batch_size,
+            parse,
+            on_error,
+            stats,
+            shuffle,
+            shuffle_buffer,
+            seed,
+            repeat,
+            deterministic,
+            cycle_length,
+            drop_remainder,
+        ),
         batch_size,
         on_error,
         drop_remainder,

@@ -8,19 +8,10 @@ from tests import reference
 
 
 def _weights(layer):
-    w = helpers.named_weights(layer)
-    return dict(
-        wq=w["query/kernel"],
-        bq=w["query/bias"],
-        wk=w["key/kernel"],
-        bk=w["key/bias"],
-        wv=w["value/kernel"],
-        bv=w["value/bias"],
-        wo=w["attention_output/kernel"],
-        bo=w["attention_output/bias"],
-        gate_g=_find(w, "global_gate_kernel"),
-        gate_l=_find(w, "local_gate_kernel"),
-    )
+    w = helpers.mha_weights(layer)
+    w["gate_g"] = _find(helpers.named_weights(layer), "global_gate_kernel")
+    w["gate_l"] = _find(helpers.named_weights(layer), "local_gate_kernel")
+    return w
 
 
 def _find(w, suffix):

@@ -8,21 +8,15 @@ from tests import reference
 
 
 def _weights(layer):
-    w = helpers.named_weights(layer)
-    return dict(
-        wq=w["query/kernel"],
-        bq=w["query/bias"],
-        wk=w["key/kernel"],
-        bk=w["key/bias"],
-        wv=w["value/kernel"],
-        bv=w["value/bias"],
-        wo=w["attention_output/kernel"],
-        bo=w["attention_output/bias"],
-        wol=w["local_attention_output/kernel"],
-        bol=w["local_attention_output/bias"],
-        gate_g=w["global_gate/kernel"],
-        gate_l=w["local_gate/kernel"],
+    w = helpers.mha_weights(layer)
+    named = helpers.named_weights(layer)
+    w.update(
+        wol=named["local_attention_output/kernel"],
+        bol=named["local_attention_output/bias"],
+        gate_g=named["global_gate/kernel"],
+        gate_l=named["local_gate/kernel"],
     )
+    return w
 
 
 @pytest.mark.parametrize("spec", ["bd4", "tp2", "td4/2"])

@@ -11,17 +11,7 @@ HEADS = [None, "tp2", "bd3", "td4/2"]
 
 
 def _weights(layer):
-    w = helpers.named_weights(layer)
-    return dict(
-        wq=w["query/kernel"],
-        bq=w["query/bias"],
-        wk=w["key/kernel"],
-        bk=w["key/bias"],
-        wv=w["value/kernel"],
-        bv=w["value/bias"],
-        wo=w["attention_output/kernel"],
-        bo=w["attention_output/bias"],
-    )
+    return helpers.mha_weights(layer)
 
 
 def test_all_global_heads_equal_keras_multi_head_attention(rng):
