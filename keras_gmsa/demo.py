@@ -24,28 +24,29 @@ import numpy as np
 # within minutes on two CPU cores; the data stay in the native 1024/128-byte
 # layout.
 DATA = dict(
-    num_classes=64,
+    num_classes=40,
     num_local_classes=16,
-    max_frames=80,
+    max_frames=48,
+    min_frames=24,
     event_span=2,
-    distractor_gap=30,
-    local_rate=0.7,
-    labels_per_video=2.0,
+    distractor_gap=16,
+    local_rate=1.0,
+    labels_per_video=1.5,
     zipf=1.0,
 )
 MODEL = dict(
-    projection_dim=64,
-    num_heads=8,
-    hidden_dim=128,
-    dropout=0.1,
-    hidden_dropout=0.1,
-    learning_rate=1e-3,
+    projection_dim=32,
+    num_heads=4,
+    hidden_dim=64,
+    dropout=0.0,
+    hidden_dropout=0.0,
+    learning_rate=2e-3,
 )
 MODELS = [
     ("baseline", {}),
-    ("shareatt", dict(mask="tp", W=3)),
-    ("gateatt", dict(mask="tp", W=3)),
-    ("gateop", dict(mask="tp", W=3)),
+    ("shareatt", dict(mask="tp", W=2)),
+    ("gateatt", dict(mask="tp", W=2)),
+    ("gateop", dict(mask="tp", W=2)),
 ]
 PAPER = {  # Table 1 (test set, %): GAP, MAP, PERR, Hit@1, min/epoch, MB
     "baseline": (85.07, 44.61, 78.97, 87.75, 43, 48.9),
@@ -59,7 +60,7 @@ def _data(cache_dir, train_videos, test_videos, seed, verbose):
     from keras_gmsa.data import synthetic
 
     key = (
-        f"v2-c{DATA['num_classes']}-t{DATA['max_frames']}-"
+        f"v3-c{DATA['num_classes']}-t{DATA['max_frames']}-"
         f"n{train_videos}-{test_videos}-s{seed}"
     )
     root = os.path.join(cache_dir, key)
@@ -108,9 +109,9 @@ def run(
     from keras_gmsa import data
     from keras_gmsa import metrics
 
-    epochs = epochs or 6
-    train_videos = train_videos or 3072
-    test_videos = test_videos or 1024
+    epochs = epochs or 12
+    train_videos = train_videos or 2048
+    test_videos = test_videos or 512
     root = _data(cache_dir, train_videos, test_videos, seed, verbose)
     frames = os.path.join(root, "frame")
     common = dict(
@@ -118,7 +119,7 @@ def run(
     )
     train = data.frame_dataset(
         os.path.join(frames, "train*.tfrecord"),
-        batch_size=64,
+        batch_size=32,
         shuffle=True,
         seed=seed,
         **common,
