@@ -53,6 +53,98 @@ def _cmd_verify(args):
     return 1 if problems else 0
 
 
+def _load_for_records(args):
+    """Loads a .keras model and a dataset of the records it reads."""
+    import keras
+
+    from keras_gmsa import data
+
+    model = keras.saving.load_model(args.model)
+    inputs = model.input if isinstance(model.input, dict) else {}
+    features = {
+        name: int(t.shape[-1])
+        for name, t in inputs.items()
+        if name != "num_frames"
+    }
+    num_classes = int(model.output_shape[-1])
+    common = dict(
+        batch_size=args.batch_size,
+        num_classes=num_classes,
+        with_ids=True,
+        on_error=args.on_error,
+    )
+    if "num_frames" in inputs:
+        max_frames = int(next(iter(inputs.values())).shape[1])
+        dataset = data.frame_dataset(
+            args.pattern,
+            features=features,
+            max_frames=max_frames,
+            allow_zero_frames=args.on_error == "skip",
+            **common,
+        )
+    else:
+        dataset = data.video_dataset(args.pattern, features=features, **common)
+    return model, dataset, num_classes
+
+
+def _cmd_evaluate(args):
+    import json
+
+    from keras_gmsa import metrics
+
+    model, dataset, num_classes = _load_for_records(args)
+    evaluator = metrics.Evaluator(num_classes, top_k=args.top_k)
+    evaluator.update_from_model(model, dataset)
+    result = evaluator.result()
+    for key in ("gap", "map", "perr", "hit_at_one"):
+        print(f"{key:<11} {result[key]:.6f}")
+    print(f"videos      {result['num_videos']}")
+    print(dataset.read_stats)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                dict(result, read_stats=dataset.read_stats.as_dict()),
+                f,
+                indent=1,
+            )
+
+
+def _cmd_predict(args):
+    import json
+
+    import keras
+
+    from keras_gmsa import data
+
+    model, dataset, _ = _load_for_records(args)
+    vocab = data.Vocabulary.load(args.vocabulary) if args.vocabulary else None
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        if args.format == "kaggle":
+            out.write(data.vocabulary.SUBMISSION_HEADER)
+        for features, _, ids in dataset.as_numpy_iterator():
+            probs = keras.ops.convert_to_numpy(model.predict_on_batch(features))
+            if args.format == "kaggle":
+                for line in data.vocabulary.submission_lines(
+                    ids, probs, args.top_k
+                ):
+                    out.write(line)
+                continue
+            for vid, pairs in zip(
+                ids, data.top_k(probs, args.top_k, vocab), strict=True
+            ):
+                row = {
+                    "id": vid.decode(),
+                    "labels": [
+                        [label, round(score, 6)] for label, score in pairs
+                    ],
+                }
+                out.write(json.dumps(row) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
 def _cmd_demo(args):
     from keras_gmsa import demo
 
@@ -111,6 +203,29 @@ def build_parser():
         help="check framing only, not payload CRCs",
     )
     p.set_defaults(func=_cmd_verify)
+
+    for name, text in (
+        ("evaluate", "official metrics of a saved model on records"),
+        ("predict", "top-k predictions of a saved model"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("model", help="a .keras file")
+        p.add_argument("pattern", help="frame- or video-level records")
+        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--top-k", type=int, default=20)
+        p.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+        if name == "evaluate":
+            p.add_argument("--json", help="also write the metrics here")
+            p.set_defaults(func=_cmd_evaluate)
+        else:
+            p.add_argument(
+                "--format", choices=["kaggle", "jsonl"], default="jsonl"
+            )
+            p.add_argument(
+                "--vocabulary", help="vocabulary.csv, for names (jsonl)"
+            )
+            p.add_argument("--output", help="file to write (default stdout)")
+            p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
         "demo", help="train and compare the GMSA models on synthetic data"

@@ -85,6 +85,15 @@ def top_k(predictions, k=20, vocabulary=None):
     return out
 
 
+def submission_lines(video_ids, predictions, top=20):
+    """Rows of the 2018 Kaggle CSV (no header), one per video."""
+    for vid, pairs in zip(video_ids, top_k(predictions, top), strict=True):
+        if isinstance(vid, bytes):
+            vid = vid.decode()
+        text = " ".join(f"{label} {score:.6f}" for label, score in pairs)
+        yield f"{vid},{text}\n"
+
+
 def write_submission(path, video_ids, predictions, top=20):
     """Writes the 2018 Kaggle CSV: ``VideoId,LabelConfidencePairs``.
 
@@ -92,9 +101,9 @@ def write_submission(path, video_ids, predictions, top=20):
     by descending score.
     """
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write("VideoId,LabelConfidencePairs\n")
-        for vid, pairs in zip(video_ids, top_k(predictions, top), strict=True):
-            if isinstance(vid, bytes):
-                vid = vid.decode()
-            text = " ".join(f"{label} {score:.6f}" for label, score in pairs)
-            f.write(f"{vid},{text}\n")
+        f.write(SUBMISSION_HEADER)
+        for line in submission_lines(video_ids, predictions, top):
+            f.write(line)
+
+
+SUBMISSION_HEADER = "VideoId,LabelConfidencePairs\n"
