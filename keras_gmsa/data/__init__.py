@@ -12,18 +12,34 @@ except ImportError as error:  # pragma: no cover
         "pip install 'keras-gmsa[tensorflow]' (or [tensorflow-cpu])."
     ) from error
 
-from keras_gmsa.data import synthetic
-from keras_gmsa.data.readers import dequantize
-from keras_gmsa.data.readers import frame_dataset
-from keras_gmsa.data.readers import segment_dataset
-from keras_gmsa.data.readers import video_dataset
-from keras_gmsa.data.records import ReadStats
-from keras_gmsa.data.records import RecordFileError
-from keras_gmsa.data.records import resolve_files
-from keras_gmsa.data.records import verify_records
-from keras_gmsa.data.vocabulary import Vocabulary
-from keras_gmsa.data.vocabulary import top_k
-from keras_gmsa.data.vocabulary import write_submission
+
+def _keep_gpus_for_the_backend():
+    # tf.data feeds JAX/PyTorch models too; a TensorFlow that sees the GPUs
+    # would reserve their memory. Hide them from TensorFlow unless it is the
+    # Keras backend (too late once TensorFlow has initialised its devices).
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        try:
+            tensorflow.config.set_visible_devices([], "GPU")
+        except RuntimeError:
+            pass
+
+
+_keep_gpus_for_the_backend()
+
+from keras_gmsa.data import synthetic  # noqa: E402
+from keras_gmsa.data.readers import dequantize  # noqa: E402
+from keras_gmsa.data.readers import frame_dataset  # noqa: E402
+from keras_gmsa.data.readers import segment_dataset  # noqa: E402
+from keras_gmsa.data.readers import video_dataset  # noqa: E402
+from keras_gmsa.data.records import ReadStats  # noqa: E402
+from keras_gmsa.data.records import RecordFileError  # noqa: E402
+from keras_gmsa.data.records import resolve_files  # noqa: E402
+from keras_gmsa.data.records import verify_records  # noqa: E402
+from keras_gmsa.data.vocabulary import Vocabulary  # noqa: E402
+from keras_gmsa.data.vocabulary import top_k  # noqa: E402
+from keras_gmsa.data.vocabulary import write_submission  # noqa: E402
 
 __all__ = [
     "ReadStats",

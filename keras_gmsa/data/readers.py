@@ -175,14 +175,22 @@ def _finish(
 
 
 def _prefetch(dataset):
-    gpus = tf.config.list_logical_devices("GPU")
-    if gpus:
-        # Copy batches to the accelerator ahead of the training step.
-        return dataset.apply(
-            tf.data.experimental.prefetch_to_device(
-                gpus[0].name, buffer_size=tf.data.AUTOTUNE
+    """Prefetches batches; onto the GPU when TensorFlow trains on one.
+
+    On the JAX and PyTorch backends TensorFlow only feeds data (its GPUs are
+    hidden by `keras_gmsa.data`), so batches are prefetched on the host and
+    Keras hands them to the accelerator.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return dataset.apply(
+                tf.data.experimental.prefetch_to_device(
+                    gpus[0].name, buffer_size=tf.data.AUTOTUNE
+                )
             )
-        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
