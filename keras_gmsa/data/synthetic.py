@@ -32,6 +32,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_gmsa.data.vocabulary import VOCABULARY_COLUMNS
+
 _FEATURE_SIZES = {"rgb": 1024, "audio": 128}
 
 
@@ -291,19 +293,7 @@ def write_vocabulary(path, num_classes, num_local_classes=0):
 
     with tf.io.gfile.GFile(path, "w") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            [
-                "Index",
-                "TrainVideoCount",
-                "KnowledgeGraphId",
-                "Name",
-                "WikiUrl",
-                "Vertical1",
-                "Vertical2",
-                "Vertical3",
-                "WikiDescription",
-            ]
-        )
+        writer.writerow(VOCABULARY_COLUMNS)
         first_local = num_classes - num_local_classes
         for c in range(num_classes):
             local = c >= first_local

@@ -127,16 +127,15 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
                 if value is query
                 else getattr(value, "_keras_mask", None)
             )
+        # Padding (and any user mask) is merged once; the local path adds
+        # its structural masks on top.
         pad = masks_lib.merge_masks(
             query_mask=frame_mask,
             key_mask=value_mask,
             attention_mask=attention_mask,
         )
         local = masks_lib.merge_masks(
-            structural=self._local_structural(query, key),
-            query_mask=frame_mask,
-            key_mask=value_mask,
-            attention_mask=attention_mask,
+            structural=self._local_structural(query, key), attention_mask=pad
         )
         q = self._query_dense(query)
         k = self._key_dense(key)
