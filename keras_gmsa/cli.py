@@ -1,6 +1,11 @@
 """The `keras-gmsa` command line.
 
 keras-gmsa demo                 synthetic data -> four GMSA models -> table
+keras-gmsa train --run-dir DIR  train (or resume) one model on record files
+keras-gmsa evaluate MODEL PAT   exact official metrics of a saved model
+keras-gmsa predict MODEL PAT    top-k labels, Kaggle CSV or JSON lines
+keras-gmsa tune --directory DIR KerasTuner search of the GMSA masks
+keras-gmsa export MODEL DIR     TensorFlow SavedModel serving uint8 frames
 keras-gmsa synth DIR            write synthetic shards in the native formats
 keras-gmsa verify PATTERN       check TFRecord files (framing and CRCs)
 keras-gmsa models               list the model zoo
@@ -159,6 +164,90 @@ def _cmd_demo(args):
     )
 
 
+def _parse_value(text):
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_features(text):
+    features = {}
+    for part in text.split(","):
+        name, _, size = part.partition(":")
+        if not size.isdigit():
+            raise SystemExit(
+                f"--features: expected name:size[,name:size], got {text!r}"
+            )
+        features[name.strip()] = int(size)
+    return features
+
+
+# Flags of `train` and the config keys they set.
+_TRAIN_FLAGS = (
+    ("model", str),
+    ("mask", str),
+    ("W", int),
+    ("L", int),
+    ("train", str),
+    ("validation", str),
+    ("features", _parse_features),
+    ("num_classes", int),
+    ("max_frames", int),
+    ("batch_size", int),
+    ("validation_batch_size", int),
+    ("learning_rate", float),
+    ("steps_per_validation", int),
+    ("max_validations", int),
+    ("validation_steps", int),
+    ("patience", int),
+    ("lr_patience", int),
+    ("lr_factor", float),
+    ("schedule", str),
+    ("mixed_precision", str),
+    ("seed", int),
+    ("shuffle_buffer", int),
+    ("on_error", str),
+)
+
+
+def _train_config(args):
+    from keras_gmsa import training
+
+    layers = []
+    if args.config:
+        layers.append(training.load_config_file(args.config))
+    flags = {
+        key: getattr(args, key)
+        for key, _ in _TRAIN_FLAGS
+        if getattr(args, key) is not None
+    }
+    if args.distribute:
+        flags["distribute"] = True
+    if args.no_tensorboard:
+        flags["tensorboard"] = False
+    if args.option:
+        options = {}
+        for item in args.option:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SystemExit(f"--option expects key=value, got {item!r}")
+            options[key] = _parse_value(value)
+        flags["model_options"] = options
+    layers.append(flags)
+    return training.resolve_config(*layers)
+
+
+def _cmd_train(args):
+    from keras_gmsa import training
+
+    training.setup_devices(args.cpu_devices)
+    config = _train_config(args)
+    training.train(config, args.run_dir, overwrite=args.overwrite)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-gmsa",
@@ -226,6 +315,42 @@ def build_parser():
             )
             p.add_argument("--output", help="file to write (default stdout)")
             p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "train",
+        help="train or resume one model (config file and/or flags)",
+        description="Trains one model on native records with the paper's "
+        "schedule. Running the same command again resumes the run.",
+    )
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--config", help="a JSON or TOML file of config keys")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run directory and start again",
+    )
+    for key, kind in _TRAIN_FLAGS:
+        flag = "--" + key.replace("_", "-")
+        p.add_argument(flag, dest=key, type=kind, default=None)
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a build_model option (JSON value), e.g. num_heads=4",
+    )
+    p.add_argument(
+        "--distribute",
+        action="store_true",
+        help="data-parallel over all devices (JAX, TensorFlow)",
+    )
+    p.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=None,
+        help="split the CPU into N devices (to try --distribute on CPU)",
+    )
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
         "demo", help="train and compare the GMSA models on synthetic data"

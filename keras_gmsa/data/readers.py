@@ -185,7 +185,8 @@ def _prefetch(dataset):
 
     if keras.backend.backend() == "tensorflow":
         gpus = tf.config.list_logical_devices("GPU")
-        if gpus:
+        # Under a tf.distribute strategy Keras places the batches itself.
+        if gpus and not tf.distribute.has_strategy():
             return dataset.apply(
                 tf.data.experimental.prefetch_to_device(
                     gpus[0].name, buffer_size=tf.data.AUTOTUNE

@@ -1,0 +1,294 @@
+"""Keras callbacks for training on YouTube-8M, and the paper's schedule.
+
+- `OfficialMetrics`: exact GAP@20, MAP, PERR and Hit@1 (the definitions of
+  `keras_gmsa.metrics`) on validation data, written into the epoch logs
+  as ``val_gap``, ``val_map``, ``val_perr``, ``val_hit_at_one`` and
+  ``val_loss`` so that every later callback (EarlyStopping,
+  ReduceLROnPlateau, ModelCheckpoint, CSVLogger, TensorBoard, KerasTuner)
+  can monitor them.
+- `ScheduleState`: saves the counters of EarlyStopping,
+  ReduceLROnPlateau and ModelCheckpoint (patience used, best value) with
+  every backup, and restores them when a run resumes, so that a resumed
+  run neither restarts its patience nor overwrites a better checkpoint.
+- `paper_schedule`: the schedule of Sahu and Goyal (2022) as a list of
+  callbacks.
+
+"Validate every N steps" is written the Keras way: train on a repeating
+dataset with ``steps_per_epoch=N``; one Keras epoch is then one validation
+interval, and all epoch-based callbacks count in intervals.
+"""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+
+from keras_gmsa import metrics as metrics_lib
+
+
+def _numpy_batches(dataset):
+    if hasattr(dataset, "as_numpy_iterator"):
+        return dataset.as_numpy_iterator()
+    return iter(dataset)
+
+
+def _predictor(model):
+    """A function from a batch of features to NumPy probabilities."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if (
+        keras.backend.backend() == "tensorflow"
+        and strategy is not None
+        and strategy.num_replicas_in_sync > 1
+    ):
+        # Under tf.distribute, Model.predict_on_batch runs the whole batch
+        # on every replica and concatenates the copies (Keras 3.15); call
+        # the model in cross-replica context instead.
+        import tensorflow as tf
+
+        call = tf.function(
+            lambda x: model(x, training=False), reduce_retracing=True
+        )
+        return lambda x: keras.ops.convert_to_numpy(call(x))
+    return lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x))
+
+
+class OfficialMetrics(keras.callbacks.Callback):
+    """Exact official metrics on validation data at the end of each epoch.
+
+    Put it first in the callback list: the metrics are added to the
+    ``logs`` dict that Keras then hands to the callbacks after it.
+
+    Args:
+        validation_data: batches of ``(features, labels)`` or
+            ``(features, labels, ids)``: a `tf.data.Dataset` from
+            `keras_gmsa.data`, or any iterable of NumPy batches. It is read
+            once per evaluation, so it must be finite.
+        top_k: predictions kept per video for GAP and MAP (20: official).
+        prefix: prefix of the log keys.
+        steps: evaluate on at most this many batches (None: all).
+        frequency: evaluate every this many epochs (other epochs log
+            nothing, like ``validation_freq`` in `Model.fit`).
+    """
+
+    def __init__(
+        self,
+        validation_data,
+        top_k=20,
+        prefix="val_",
+        steps=None,
+        frequency=1,
+    ):
+        super().__init__()
+        if validation_data is None:
+            raise ValueError("OfficialMetrics needs validation data.")
+        if frequency < 1:
+            raise ValueError(f"frequency must be >= 1; got {frequency}.")
+        self.validation_data = validation_data
+        self.top_k = top_k
+        self.prefix = prefix
+        self.steps = steps
+        self.frequency = frequency
+
+    def evaluate(self):
+        """Returns the metrics of the current model as a dict."""
+        num_classes = int(self.model.output_shape[-1])
+        evaluator = metrics_lib.Evaluator(num_classes, top_k=self.top_k)
+        predict = _predictor(self.model)
+        loss_sum = 0.0
+        count = 0
+        for step, batch in enumerate(_numpy_batches(self.validation_data)):
+            if self.steps is not None and step >= self.steps:
+                break
+            features, labels = batch[0], np.asarray(batch[1])
+            probs = predict(features).astype(np.float64)
+            evaluator.update(probs, labels)
+            # Binary cross-entropy as Keras computes it (clipped at 1e-7).
+            p = np.clip(probs, 1e-7, 1 - 1e-7)
+            loss_sum += float(
+                -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+                .mean(axis=-1)
+                .sum()
+            )
+            count += len(labels)
+        if count == 0:
+            raise ValueError("The validation data yielded no videos.")
+        result = evaluator.result()
+        return {
+            "loss": loss_sum / count,
+            "gap": result["gap"],
+            "map": result["map"],
+            "perr": result["perr"],
+            "hit_at_one": result["hit_at_one"],
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.frequency:
+            return
+        for key, value in self.evaluate().items():
+            logs[self.prefix + key] = value
+
+
+_STATE_ATTRIBUTES = {
+    keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch"),
+    keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
+    keras.callbacks.ModelCheckpoint: ("best",),
+}
+
+
+def _to_json(value):
+    if value is None:
+        return None
+    value = float(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, str):
+        return float(value)
+    return value
+
+
+class ScheduleState(keras.callbacks.Callback):
+    """Carries the schedule's counters across an interrupted run.
+
+    `keras.callbacks.BackupAndRestore` brings back the weights, the
+    optimizer (learning rate included) and the epoch, but the patience
+    counters and best values of EarlyStopping, ReduceLROnPlateau and
+    ModelCheckpoint live in Python and start afresh. This callback writes
+    them to ``path`` (JSON) at the end of every epoch and restores them at
+    the start of training. Place it after the callbacks it watches.
+
+    Args:
+        path: the JSON file (kept next to the backup).
+        callbacks: the callbacks whose state to carry.
+    """
+
+    def __init__(self, path, callbacks):
+        super().__init__()
+        self.path = path
+        self.watched = [c for c in callbacks if type(c) in _STATE_ATTRIBUTES]
+
+    def _key(self, index, callback):
+        return f"{index}:{type(callback).__name__}"
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(self.path):
+            return
+        with open(self.path) as f:
+            state = json.load(f)
+        for index, callback in enumerate(self.watched):
+            saved = state.get(self._key(index, callback))
+            if saved is None:
+                continue
+            for attribute in _STATE_ATTRIBUTES[type(callback)]:
+                if attribute in saved:
+                    setattr(callback, attribute, _from_json(saved[attribute]))
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = {"epoch": epoch + 1}
+        for index, callback in enumerate(self.watched):
+            state[self._key(index, callback)] = {
+                attribute: _to_json(getattr(callback, attribute, None))
+                for attribute in _STATE_ATTRIBUTES[type(callback)]
+            }
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, self.path)
+
+
+def paper_schedule(
+    validation_data,
+    run_dir=None,
+    monitor="val_gap",
+    patience=5,
+    lr_patience=3,
+    lr_factor=0.1,
+    min_lr=0.0,
+    validation_steps=None,
+    tensorboard=True,
+    terminate_on_nan=True,
+):
+    """The training schedule of the GMSA paper as Keras callbacks.
+
+    Sahu and Goyal (2022) train with Adam at 2e-4 and batch 64, compute the
+    validation GAP every N steps, stop when it has not improved for 5
+    evaluations and divide the learning rate by 10 when it has not improved
+    for 3. Use it with a repeating training dataset and
+    ``steps_per_epoch=N``::
+
+        model = keras_gmsa.build_model("gateop", mask="tp", W=30)
+        model.fit(
+            train.repeat(),
+            steps_per_epoch=1000,
+            epochs=1000,  # early stopping ends the run
+            callbacks=keras_gmsa.callbacks.paper_schedule(val, "runs/gateop"),
+        )
+
+    Args:
+        validation_data: finite validation batches (see `OfficialMetrics`).
+        run_dir: where to keep the best model (``best.keras``), the backup
+            for resuming (``backup/``), ``history.csv`` and TensorBoard logs
+            (``logs/``). None: only the metrics and the schedule.
+        monitor: the log key the schedule follows (maximised).
+        patience: evaluations without improvement before stopping.
+        lr_patience: evaluations without improvement before the learning
+            rate is multiplied by ``lr_factor``.
+        validation_steps: batches of validation data per evaluation.
+        tensorboard: write TensorBoard logs (needs ``run_dir``).
+        terminate_on_nan: stop at the first NaN loss.
+
+    Returns:
+        A list of callbacks, in the order they must run.
+    """
+    callbacks = [OfficialMetrics(validation_data, steps=validation_steps)]
+    if terminate_on_nan:
+        callbacks.append(keras.callbacks.TerminateOnNaN())
+    callbacks += [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            mode="max",
+            factor=lr_factor,
+            patience=lr_patience,
+            min_lr=min_lr,
+            verbose=1,
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="max", patience=patience, verbose=1
+        ),
+    ]
+    if run_dir is None:
+        return callbacks
+    callbacks += [
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, "best.keras"),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            verbose=1,
+        ),
+        keras.callbacks.CSVLogger(
+            os.path.join(run_dir, "history.csv"), append=True
+        ),
+    ]
+    if tensorboard:
+        callbacks.append(
+            keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"))
+        )
+    backup = os.path.join(run_dir, "backup")
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(
+            backup, double_checkpoint=True, delete_checkpoint=False
+        )
+    )
+    callbacks.append(
+        ScheduleState(os.path.join(backup, "schedule.json"), callbacks)
+    )
+    return callbacks

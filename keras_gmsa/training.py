@@ -1,0 +1,385 @@
+"""`keras-gmsa train`: one resumable training run in a run directory.
+
+A run is described by a config (JSON or TOML file, command-line flags on
+top; see `DEFAULTS`). The resolved config is stored as
+``RUN_DIR/config.json``; running the same command again resumes the run
+from its last backup (`keras.callbacks.BackupAndRestore`), with the
+schedule's patience counters and best values restored too
+(`keras_gmsa.callbacks.ScheduleState`). A finished run writes
+``RUN_DIR/done.json`` and is not trained again.
+
+Everything in the loop is Keras: ``model.fit`` on a repeating tf.data
+dataset with ``steps_per_epoch`` = the validation interval, and the
+callbacks of `keras_gmsa.callbacks.paper_schedule`.
+
+Run directory::
+
+    config.json    the resolved config
+    best.keras     the model with the best validation GAP so far
+    final.keras    the model at the end of training
+    history.csv    one row per validation (CSVLogger)
+    logs/          TensorBoard
+    backup/        BackupAndRestore state + schedule.json
+    done.json      the summary, once training has ended
+"""
+
+import contextlib
+import copy
+import json
+import os
+import shutil
+import time
+
+DEFAULTS = {
+    # What to train.
+    "model": "gateop",
+    "mask": None,
+    "W": None,
+    "L": None,
+    "model_options": {},
+    # Data: file patterns of native records (frame- or video-level, as the
+    # model expects; gs:// works).
+    "train": None,
+    "validation": None,
+    "features": {"rgb": 1024, "audio": 128},
+    "num_classes": 3862,
+    "max_frames": 300,
+    "shuffle_buffer": 2048,
+    "on_error": "raise",
+    # Schedule (the paper's: Adam 2e-4, batch 64, validation GAP every N
+    # steps, early stopping patience 5, learning rate x0.1 after 3).
+    "schedule": "paper",
+    "batch_size": 64,
+    "validation_batch_size": 256,
+    "learning_rate": 2e-4,
+    "steps_per_validation": 1000,
+    "max_validations": 100,
+    "validation_steps": None,
+    "patience": 5,
+    "lr_patience": 3,
+    "lr_factor": 0.1,
+    # Machinery.
+    "mixed_precision": None,
+    "distribute": False,
+    "seed": 0,
+    "tensorboard": True,
+}
+
+SCHEDULES = ("paper", "constant")
+MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
+
+
+def load_config_file(path):
+    """Reads a run config from a ``.json`` or ``.toml`` file."""
+    if path.endswith(".toml"):
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            raise ValueError(
+                f"{path}: TOML configs need Python 3.11+; use JSON."
+            ) from None
+
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{path}: not valid JSON ({error}). Config files are JSON "
+                "or TOML (by extension)."
+            ) from None
+
+
+def resolve_config(*layers):
+    """Merges config dicts over `DEFAULTS` and validates the result."""
+    config = copy.deepcopy(DEFAULTS)
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key not in DEFAULTS:
+                raise ValueError(
+                    f"Unknown config key {key!r}. Known keys: "
+                    f"{', '.join(sorted(DEFAULTS))}."
+                )
+            if key == "model_options":
+                config[key] = dict(config[key], **(value or {}))
+            else:
+                config[key] = value
+    if not config["train"]:
+        raise ValueError("The config needs `train`: a file pattern.")
+    if not config["validation"]:
+        raise ValueError(
+            "The config needs `validation`: a file pattern of held-out "
+            "records (the schedule follows their GAP)."
+        )
+    if config["schedule"] not in SCHEDULES:
+        raise ValueError(
+            f"schedule must be one of {SCHEDULES}; got {config['schedule']!r}."
+        )
+    if config["mixed_precision"] in ("float16", "bfloat16"):
+        config["mixed_precision"] = "mixed_" + config["mixed_precision"]
+    if config["mixed_precision"] not in MIXED_PRECISION:
+        raise ValueError(
+            "mixed_precision must be None, 'mixed_float16' or "
+            f"'mixed_bfloat16'; got {config['mixed_precision']!r}."
+        )
+    for key in (
+        "batch_size",
+        "validation_batch_size",
+        "steps_per_validation",
+        "max_validations",
+    ):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ValueError(f"{key} must be a positive integer.")
+    return config
+
+
+def setup_devices(cpu_devices):
+    """Splits the CPU into ``cpu_devices`` devices (testing data parallel).
+
+    Call before any computation: TensorFlow and JAX fix their devices when
+    they first use them.
+    """
+    if not cpu_devices or cpu_devices < 2:
+        return
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        jax.config.update("jax_num_cpu_devices", cpu_devices)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
+        )
+
+
+def distribution_scope(distribute, batch_size):
+    """Sets up data-parallel training; returns the scope to build in.
+
+    - JAX: `keras.distribution.DataParallel` over all local devices (with
+      `jax.distributed.initialize()` called first, over all hosts).
+    - TensorFlow: `tf.distribute.MirroredStrategy` (one host; use
+      `tf.distribute.MultiWorkerMirroredStrategy` and ``TF_CONFIG`` for
+      several).
+    - PyTorch: Keras has no multi-device training on this backend; raises.
+    """
+    import keras
+
+    if not distribute:
+        return contextlib.nullcontext(), 1
+    backend = keras.backend.backend()
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=devices)
+        )
+        replicas = len(devices)
+        scope = contextlib.nullcontext()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+        replicas = strategy.num_replicas_in_sync
+        scope = strategy.scope()
+    else:
+        raise ValueError(
+            f"--distribute is not available on the {backend!r} backend: "
+            "Keras trains data-parallel through keras.distribution (JAX) "
+            "and tf.distribute (TensorFlow) only. Use KERAS_BACKEND=jax or "
+            "KERAS_BACKEND=tensorflow for multi-device training."
+        )
+    if batch_size % replicas:
+        raise ValueError(
+            f"batch_size {batch_size} is not divisible by the {replicas} "
+            "devices training in parallel."
+        )
+    return scope, replicas
+
+
+def _datasets(model, config, data_seed):
+    from keras_gmsa import data
+
+    inputs = model.input if isinstance(model.input, dict) else {}
+    features = {
+        name: int(t.shape[-1])
+        for name, t in inputs.items()
+        if name != "num_frames"
+    }
+    num_classes = int(model.output_shape[-1])
+    common = dict(
+        features=features,
+        num_classes=num_classes,
+        on_error=config["on_error"],
+    )
+    if "num_frames" in inputs:
+        reader = data.frame_dataset
+        common["max_frames"] = int(next(iter(inputs.values())).shape[1])
+    else:
+        reader = data.video_dataset
+    train = reader(
+        config["train"],
+        batch_size=config["batch_size"],
+        shuffle=True,
+        shuffle_buffer=config["shuffle_buffer"],
+        seed=data_seed,
+        repeat=True,
+        drop_remainder=True,
+        **common,
+    )
+    validation = reader(
+        config["validation"],
+        batch_size=config["validation_batch_size"],
+        **common,
+    )
+    return train, validation
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _completed_epochs(run_dir):
+    """Epochs (validation intervals) already backed up in ``run_dir``."""
+    meta = _read_json(os.path.join(run_dir, "backup", "training_metadata.json"))
+    return int(meta["epoch"]) if meta else 0
+
+
+def prepare_run_dir(run_dir, config, overwrite=False):
+    """Creates ``run_dir`` or checks that it holds the same run.
+
+    Returns "new", "resume" or "done".
+    """
+    path = os.path.join(run_dir, "config.json")
+    if overwrite and os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    stored = _read_json(path)
+    if stored is not None:
+        stored = resolve_config(stored)
+        differences = sorted(
+            key for key in DEFAULTS if stored.get(key) != config.get(key)
+        )
+        if differences:
+            details = "; ".join(
+                f"{k}: {stored.get(k)!r} -> {config.get(k)!r}"
+                for k in differences
+            )
+            raise ValueError(
+                f"{run_dir} holds a run with a different config ({details}). "
+                "Use another --run-dir, or --overwrite to start it again."
+            )
+        if os.path.exists(os.path.join(run_dir, "done.json")):
+            return "done"
+        return "resume"
+    os.makedirs(run_dir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(config, f, indent=1, sort_keys=True)
+    return "new"
+
+
+def train(config, run_dir, overwrite=False, verbose="auto"):
+    """Trains (or resumes) one run; returns the summary dict (done.json)."""
+    import keras
+
+    import keras_gmsa
+    from keras_gmsa import callbacks as callbacks_lib
+
+    config = resolve_config(config)
+    state = prepare_run_dir(run_dir, config, overwrite)
+    if state == "done":
+        summary = _read_json(os.path.join(run_dir, "done.json"))
+        print(f"{run_dir} is complete; see {run_dir}/done.json.")
+        return summary
+    start_epoch = _completed_epochs(run_dir)
+    if state == "resume":
+        print(
+            f"Resuming {run_dir} after {start_epoch} validation intervals "
+            f"({start_epoch * config['steps_per_validation']} steps)."
+        )
+    if config["mixed_precision"]:
+        keras.mixed_precision.set_global_policy(config["mixed_precision"])
+    scope, replicas = distribution_scope(
+        config["distribute"], config["batch_size"]
+    )
+    keras.utils.set_random_seed(config["seed"])
+    with scope:
+        model = keras_gmsa.build_model(
+            config["model"],
+            mask=config["mask"],
+            W=config["W"],
+            L=config["L"],
+            features=config["features"],
+            num_classes=config["num_classes"],
+            max_frames=config["max_frames"],
+            learning_rate=config["learning_rate"],
+            **config["model_options"],
+        )
+        # A resumed run must not replay the batches it has already seen.
+        train_data, validation = _datasets(
+            model, config, config["seed"] + start_epoch
+        )
+    if replicas > 1:
+        print(f"Training data-parallel on {replicas} devices.")
+    paper = config["schedule"] == "paper"
+    callbacks = callbacks_lib.paper_schedule(
+        validation,
+        run_dir,
+        patience=config["patience"] if paper else 10**9,
+        lr_patience=config["lr_patience"] if paper else 10**9,
+        lr_factor=config["lr_factor"],
+        validation_steps=config["validation_steps"],
+        tensorboard=config["tensorboard"],
+    )
+    start = time.perf_counter()
+    history = model.fit(
+        train_data,
+        steps_per_epoch=config["steps_per_validation"],
+        epochs=config["max_validations"],
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - start
+    model.save(os.path.join(run_dir, "final.keras"))
+    summary = _summary(run_dir, history, seconds, model)
+    with open(os.path.join(run_dir, "done.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(
+        f"Best validation GAP {summary['best']['val_gap']:.4f} after "
+        f"{summary['best']['epoch']} intervals; {run_dir}/best.keras"
+    )
+    return summary
+
+
+def _summary(run_dir, history, seconds, model):
+    import csv
+
+    import keras
+
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        rows = list(csv.DictReader(f))
+    # A resumed run may have logged an interval twice; keep the last.
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    rows = [by_epoch[k] for k in sorted(by_epoch)]
+    best = max(rows, key=lambda r: float(r["val_gap"]))
+    return {
+        "intervals": len(rows),
+        "best": {
+            "epoch": int(best["epoch"]) + 1,
+            **{k: float(v) for k, v in best.items() if k.startswith("val_")},
+        },
+        "final_learning_rate": float(
+            keras.ops.convert_to_numpy(model.optimizer.learning_rate)
+        ),
+        "seconds_this_session": seconds,
+        "epochs_this_session": len(history.epoch),
+    }
