@@ -66,6 +66,9 @@ DEFAULTS = {
 }
 
 SCHEDULES = ("paper", "constant")
+# Keys a resumed run may change: how it runs, not what it trains (a
+# preempted job may come back on another number of devices).
+RESUMABLE_CHANGES = ("distribute", "tensorboard", "validation_batch_size")
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 
 
@@ -266,7 +269,10 @@ def prepare_run_dir(run_dir, config, overwrite=False):
     if stored is not None:
         stored = resolve_config(stored)
         differences = sorted(
-            key for key in DEFAULTS if stored.get(key) != config.get(key)
+            key
+            for key in DEFAULTS
+            if stored.get(key) != config.get(key)
+            and key not in RESUMABLE_CHANGES
         )
         if differences:
             details = "; ".join(
@@ -279,6 +285,9 @@ def prepare_run_dir(run_dir, config, overwrite=False):
             )
         if os.path.exists(os.path.join(run_dir, "done.json")):
             return "done"
+        if stored != config:
+            with open(path, "w") as f:
+                json.dump(config, f, indent=1, sort_keys=True)
         return "resume"
     os.makedirs(run_dir, exist_ok=True)
     with open(path, "w") as f:

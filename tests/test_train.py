@@ -1,0 +1,327 @@
+"""`keras-gmsa train`: config, schedule, resume after SIGKILL, devices."""
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_gmsa import callbacks as callbacks_lib
+from keras_gmsa import cli
+from keras_gmsa import metrics
+from keras_gmsa import training
+from keras_gmsa.data import frame_dataset
+from keras_gmsa.data import synthetic
+
+BACKEND = keras.backend.backend()
+CLASSES = 8
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    root = tmp_path_factory.mktemp("records")
+    gen = synthetic.SyntheticYT8M(
+        num_classes=CLASSES, max_frames=FRAMES, min_frames=4, seed=0
+    )
+    synthetic.write_dataset(
+        root, 192, num_shards=2, generator=gen, layouts=("frame",), seed=0
+    )
+    synthetic.write_dataset(
+        root,
+        40,
+        num_shards=1,
+        split="validate",
+        generator=gen,
+        layouts=("frame",),
+        seed=1,
+        start_index=192,
+    )
+    return {
+        "train": str(root / "frame" / "train*.tfrecord"),
+        "validation": str(root / "frame" / "validate*.tfrecord"),
+    }
+
+
+def _flags(records, run_dir, *extra):
+    return [
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--model",
+        "gateop",
+        "--mask",
+        "tp",
+        "--W",
+        "2",
+        "--train",
+        records["train"],
+        "--validation",
+        records["validation"],
+        "--num-classes",
+        str(CLASSES),
+        "--max-frames",
+        str(FRAMES),
+        "--batch-size",
+        "16",
+        "--learning-rate",
+        "0.003",
+        "--option",
+        "projection_dim=8",
+        "--option",
+        "num_heads=2",
+        "--option",
+        "hidden_dim=16",
+        "--no-tensorboard",
+        *extra,
+    ]
+
+
+def _history(run_dir):
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=os.getcwd(), TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def test_sigkill_then_the_same_command_resumes(records, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = _flags(
+        records,
+        run_dir,
+        "--steps-per-validation",
+        "3",
+        "--max-validations",
+        "6",
+        "--schedule",
+        "constant",
+    )
+    command = [sys.executable, "-m", "keras_gmsa.cli"] + flags
+    meta = run_dir / "backup" / "training_metadata.json"
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(command, env=_env(), stdout=log, stderr=log)
+    deadline = time.time() + 300
+    backed_up = 0
+    while time.time() < deadline and first.poll() is None:
+        try:
+            backed_up = json.loads(meta.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            backed_up = 0
+        if backed_up >= 2:
+            break
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    log.close()
+    assert first.returncode == -signal.SIGKILL, (
+        "the run ended before it could be killed:\n"
+        + (tmp_path / "first.log").read_text()[-2000:]
+    )
+    assert not (run_dir / "done.json").exists()
+    # The counters were saved with the backup the rerun starts from.
+    backed_up = json.loads(meta.read_text())["epoch"]
+    state = json.loads((run_dir / "backup" / "schedule.json").read_text())
+    best_before = state["2:ModelCheckpoint"]["best"]
+    assert backed_up >= 2 and best_before > 0
+
+    # The rerun may come back on more devices (data parallel on two CPU
+    # devices; the PyTorch backend has no multi-device training in Keras).
+    devices = ["--distribute", "--cpu-devices", "2"]
+    if BACKEND == "torch":
+        with pytest.raises(ValueError, match="not available on the 'torch'"):
+            training.distribution_scope(True, 16)
+        devices = []
+    second = subprocess.run(
+        command + devices,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    out = second.stdout
+    assert f"Resuming {run_dir} after {backed_up} validation intervals" in out
+    if devices:
+        assert "Training data-parallel on 2 devices." in out
+    epochs_run = [int(m) for m in re.findall(r"Epoch (\d+)/6\n", out)]
+    assert epochs_run == list(range(backed_up + 1, 7))
+    # ModelCheckpoint carried its best value: the first resumed epoch
+    # compares with the best of the killed run, not with -inf.
+    first_check = re.search(
+        r"Epoch \d+: val_gap (?:improved from|did not)", out
+    )
+    assert first_check is not None
+    assert "improved from -inf" not in out and "from None" not in out
+    rows = _history(run_dir)
+    assert sorted({int(r["epoch"]) for r in rows}) == list(range(6))
+    summary = json.loads((run_dir / "done.json").read_text())
+    assert summary["intervals"] == 6
+    assert summary["epochs_this_session"] == 6 - backed_up
+    best = max(float(r["val_gap"]) for r in rows)
+    assert summary["best"]["val_gap"] == pytest.approx(best)
+    assert summary["best"]["val_gap"] >= best_before
+    # The best checkpoint is the model of the best interval.
+    model = keras.saving.load_model(run_dir / "best.keras")
+    val = frame_dataset(
+        records["validation"], num_classes=CLASSES, max_frames=FRAMES
+    )
+    evaluator = metrics.Evaluator(CLASSES).update_from_model(model, val)
+    assert evaluator.result()["gap"] == pytest.approx(best, abs=1e-5)
+
+    capsys.readouterr()
+    assert cli.main(flags) == 0
+    assert "is complete" in capsys.readouterr().out
+
+
+def test_config_file_flags_mixed_precision_and_stored_config(
+    records, tmp_path, capsys
+):
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'schedule = "constant"\n'
+        "steps_per_validation = 2\n"
+        "max_validations = 2\n"
+        'mixed_precision = "bfloat16"\n'
+        "[model_options]\n"
+        "dropout = 0.0\n"
+    )
+    run_dir = tmp_path / "run"
+    flags = _flags(records, run_dir, "--config", str(config))
+    # A flag wins over the file.
+    assert cli.main(flags + ["--max-validations", "1"]) == 0
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored["max_validations"] == 1
+    assert stored["steps_per_validation"] == 2
+    assert stored["mixed_precision"] == "mixed_bfloat16"
+    assert stored["model_options"] == {
+        "dropout": 0.0,
+        "projection_dim": 8,
+        "num_heads": 2,
+        "hidden_dim": 16,
+    }
+    assert stored["mask"] == "tp" and stored["W"] == 2
+    rows = _history(run_dir)
+    assert len(rows) == 1 and np.isfinite(float(rows[0]["val_gap"]))
+    keras.config.set_dtype_policy("float32")
+    model = keras.saving.load_model(run_dir / "final.keras")
+    encoder = model.get_layer("rgb_encoder_0")
+    assert encoder.dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("predictions").dtype_policy.name == "float32"
+    capsys.readouterr()
+    # The same command again: nothing to do.
+    assert cli.main(flags + ["--max-validations", "1"]) == 0
+    assert "is complete" in capsys.readouterr().out
+    # A different config in the same run directory is refused.
+    with pytest.raises(ValueError, match=r"max_validations: 1 -> 2"):
+        cli.main(flags)
+
+
+def test_bad_configs_are_refused(records, tmp_path):
+    with pytest.raises(ValueError, match="Unknown config key 'epochs'"):
+        training.resolve_config(
+            {"train": "x", "validation": "y"}, {"epochs": 3}
+        )
+    with pytest.raises(ValueError, match="needs `train`"):
+        training.resolve_config({"validation": "y"})
+    with pytest.raises(ValueError, match="needs `validation`"):
+        training.resolve_config({"train": "x"})
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        training.resolve_config(
+            {"train": "x", "validation": "y", "schedule": "cosine"}
+        )
+    bad = tmp_path / "bad.json"
+    bad.write_text("{model: gateop}")
+    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
+        training.load_config_file(str(bad))
+
+
+def test_official_metrics_callback_equals_the_evaluator(records):
+    import keras_gmsa
+
+    model = keras_gmsa.build_model(
+        "gateatt",
+        mask="tp",
+        W=2,
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        projection_dim=8,
+        num_heads=2,
+        hidden_dim=16,
+        compile=False,
+    )
+    val = frame_dataset(
+        records["validation"],
+        batch_size=16,
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+    )
+    callback = callbacks_lib.OfficialMetrics(val)
+    callback.set_model(model)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    probs, labels = [], []
+    for features, y in val.as_numpy_iterator():
+        probs.append(model.predict(features, verbose=0))
+        labels.append(y)
+    probs, labels = np.concatenate(probs), np.concatenate(labels)
+    assert len(labels) == 40
+    assert logs["val_gap"] == pytest.approx(metrics.gap(probs, labels), 1e-6)
+    assert logs["val_map"] == pytest.approx(
+        metrics.mean_ap(probs, labels), 1e-6
+    )
+    assert logs["val_perr"] == pytest.approx(metrics.perr(probs, labels), 1e-6)
+    assert logs["val_hit_at_one"] == pytest.approx(
+        metrics.hit_at_one(probs, labels)
+    )
+    bce = keras.ops.convert_to_numpy(
+        keras.losses.binary_crossentropy(labels, probs)
+    ).mean()
+    assert logs["val_loss"] == pytest.approx(float(bce), rel=1e-4)
+    # Only every `frequency` epochs.
+    callback = callbacks_lib.OfficialMetrics(val, frequency=2)
+    callback.set_model(model)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    assert logs == {}
+
+
+def test_schedule_state_carries_patience_and_best_values(tmp_path):
+    def schedule():
+        return callbacks_lib.paper_schedule(
+            [({}, np.zeros((1, 2)))], str(tmp_path / "run")
+        )
+
+    first = schedule()
+    state = first[-1]
+    assert isinstance(state, callbacks_lib.ScheduleState)
+    by_type = {type(c): c for c in first}
+    early = by_type[keras.callbacks.EarlyStopping]
+    plateau = by_type[keras.callbacks.ReduceLROnPlateau]
+    checkpoint = by_type[keras.callbacks.ModelCheckpoint]
+    assert (early.patience, plateau.patience, plateau.factor) == (5, 3, 0.1)
+    assert early.monitor == plateau.monitor == checkpoint.monitor == "val_gap"
+    early.wait, early.best, early.best_epoch = 3, 0.61, 4
+    plateau.wait, plateau.best, plateau.cooldown_counter = 2, 0.61, 0
+    checkpoint.best = 0.61
+    state.on_epoch_end(6)
+
+    second = schedule()
+    by_type = {type(c): c for c in second}
+    # What Keras does at the start of fit, then the restore.
+    by_type[keras.callbacks.EarlyStopping].on_train_begin()
+    by_type[keras.callbacks.ReduceLROnPlateau]._reset()
+    second[-1].on_train_begin()
+    early = by_type[keras.callbacks.EarlyStopping]
+    plateau = by_type[keras.callbacks.ReduceLROnPlateau]
+    assert (early.wait, early.best, early.best_epoch) == (3, 0.61, 4)
+    assert (plateau.wait, plateau.best) == (2, 0.61)
+    assert by_type[keras.callbacks.ModelCheckpoint].best == 0.61
