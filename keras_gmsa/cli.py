@@ -248,6 +248,48 @@ def _cmd_train(args):
     training.train(config, args.run_dir, overwrite=args.overwrite)
 
 
+def _cmd_tune(args):
+    from keras_gmsa import tuning
+
+    options = {}
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--option expects key=value, got {item!r}")
+        options[key] = _parse_value(value)
+    learning_rate = (
+        args.learning_rate[0]
+        if len(args.learning_rate) == 1
+        else tuple(args.learning_rate)
+    )
+    tuning.run_search(
+        args.train,
+        args.validation,
+        args.directory,
+        project_name=args.project,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        validation_batch_size=args.validation_batch_size,
+        validation_steps=args.validation_steps,
+        patience=args.patience,
+        combinations=args.combinations,
+        mask_kinds=args.masks,
+        w_values=args.w_values,
+        l_values=args.l_values,
+        learning_rate=learning_rate,
+        num_classes=args.num_classes,
+        max_frames=args.max_frames,
+        features=args.features,
+        model_options=options,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        num_best=args.num_best,
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-gmsa",
@@ -351,6 +393,73 @@ def build_parser():
     )
     p.add_argument("--no-tensorboard", action="store_true")
     p.set_defaults(func=_cmd_train)
+
+    from keras_gmsa import search_space as tuning
+
+    p = sub.add_parser(
+        "tune",
+        help="KerasTuner search of combination, mask, W, L, learning rate",
+        description="Searches the GMSA masks with KerasTuner, scored by the "
+        "exact validation GAP. Run it again with the same --directory and "
+        "--project to resume.",
+    )
+    p.add_argument("--directory", required=True)
+    p.add_argument("--project", default="gmsa")
+    p.add_argument("--train", required=True, help="frame-level records")
+    p.add_argument("--validation", required=True)
+    p.add_argument("--tuner", choices=tuning.TUNERS, default="random")
+    p.add_argument("--max-trials", type=int, default=20)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=3,
+        help="epochs per trial (Hyperband: of the longest bracket)",
+    )
+    p.add_argument("--steps-per-epoch", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--validation-batch-size", type=int, default=256)
+    p.add_argument("--validation-steps", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument(
+        "--combinations",
+        nargs="+",
+        choices=tuning.COMBINATIONS,
+        default=list(tuning.COMBINATIONS),
+    )
+    p.add_argument(
+        "--masks",
+        nargs="+",
+        choices=tuning.MASK_KINDS,
+        default=list(tuning.MASK_KINDS),
+    )
+    p.add_argument(
+        "--w-values", nargs="+", type=int, default=list(tuning.W_VALUES)
+    )
+    p.add_argument(
+        "--l-values", nargs="+", type=int, default=list(tuning.L_VALUES)
+    )
+    p.add_argument(
+        "--learning-rate",
+        nargs="+",
+        type=float,
+        default=[1e-4, 1e-3],
+        help="LOW HIGH (log-uniform), or one fixed value",
+    )
+    p.add_argument("--num-classes", type=int, default=3862)
+    p.add_argument("--max-frames", type=int, default=300)
+    p.add_argument("--features", type=_parse_features, default=None)
+    p.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a build_model option (JSON value), e.g. num_heads=4",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-best", type=int, default=10)
+    p.add_argument(
+        "--overwrite", action="store_true", help="start the search again"
+    )
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser(
         "demo", help="train and compare the GMSA models on synthetic data"

@@ -1,0 +1,160 @@
+"""KerasTuner search of the GMSA masks: real tiny searches that resume."""
+
+import json
+
+import keras_tuner
+import pytest
+
+from keras_gmsa import cli
+from keras_gmsa import tuning
+from keras_gmsa.data import synthetic
+
+CLASSES = 8
+FRAMES = 8
+SMALL = dict(projection_dim=8, num_heads=2, hidden_dim=16)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    root = tmp_path_factory.mktemp("records")
+    gen = synthetic.SyntheticYT8M(
+        num_classes=CLASSES, max_frames=FRAMES, min_frames=4, seed=0
+    )
+    synthetic.write_dataset(
+        root, 96, num_shards=2, generator=gen, layouts=("frame",), seed=0
+    )
+    synthetic.write_dataset(
+        root,
+        32,
+        num_shards=1,
+        split="validate",
+        generator=gen,
+        layouts=("frame",),
+        seed=1,
+        start_index=96,
+    )
+    return str(root / "frame")
+
+
+def _tune(records, directory, trials):
+    return cli.main(
+        [
+            "tune",
+            "--directory",
+            str(directory),
+            "--train",
+            f"{records}/train*.tfrecord",
+            "--validation",
+            f"{records}/validate*.tfrecord",
+            "--num-classes",
+            str(CLASSES),
+            "--max-frames",
+            str(FRAMES),
+            "--masks",
+            "td",
+            "tp",
+            "--w-values",
+            "2",
+            "3",
+            "--l-values",
+            "2",
+            "--max-trials",
+            str(trials),
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "16",
+            "--seed",
+            "3",
+        ]
+        + [f"--option={k}={v}" for k, v in SMALL.items()]
+    )
+
+
+def test_two_trial_search_resumes_and_writes_its_summary(
+    records, tmp_path, capsys
+):
+    directory = tmp_path / "search"
+    assert _tune(records, directory, 1) == 0
+    first = capsys.readouterr().out
+    assert "Trial 1 Complete" in first
+    project = directory / "gmsa"
+    rows = json.loads((project / "summary.json").read_text())
+    assert len(rows) == 1
+    # Run again with a larger budget: the finished trial is kept and only
+    # the new one is trained.
+    assert _tune(records, directory, 2) == 0
+    second = capsys.readouterr().out
+    assert "Trial 2 Complete" in second and "Trial 1 Complete" not in second
+    rows2 = json.loads((project / "summary.json").read_text())
+    assert len(rows2) == 2
+    kept = [r for r in rows2 if r["trial"] == rows[0]["trial"]]
+    assert len(kept) == 1
+    assert {**kept[0], "rank": 1} == rows[0]
+    assert rows2[0]["val_gap"] >= rows2[1]["val_gap"]
+    for row in rows2:
+        assert row["combination"] in tuning.COMBINATIONS
+        assert 0 < row["val_gap"] <= 1
+        assert row["W"] in (2, 3)
+        if row["mask"].startswith("td"):
+            assert row["L"] == 2 and row["mask"] == f"td{row['W']}/2"
+        else:
+            assert row["L"] is None and row["mask"] == f"tp{row['W']}"
+    # The table is printed and saved; its best score is the oracle's.
+    table = (project / "summary.md").read_text()
+    assert "| rank | combination | mask | W | L |" in table
+    assert f"{rows2[0]['val_gap']:.4f}" in table
+    assert table.splitlines()[-1] in second
+    # A third run has nothing left to do.
+    assert _tune(records, directory, 2) == 0
+    assert "Complete" not in capsys.readouterr().out
+
+
+def test_dilation_exists_only_for_the_dilated_mask():
+    hypermodel = tuning.GMSAHyperModel(
+        w_values=(2, 3, 40),  # 40 would be global attention for 8 frames
+        l_values=(2,),
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        compile=False,
+        **SMALL,
+    )
+    assert hypermodel.w_values == [2, 3]
+    for mask, expected in (("td", "td3/2"), ("bd", "bd3")):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("combination", "gateop")
+        hp.Fixed("mask", mask)
+        hp.Fixed("W", 3)
+        model = hypermodel.build(hp)
+        attention = model.get_layer("rgb_encoder_0").get_config()
+        assert attention["masks"] == expected
+        assert hp.is_active("L") == (mask == "td")
+        assert ("L" in hp.values) == (mask == "td")
+    with pytest.raises(ValueError, match=r"l_values \[4\] must lie in"):
+        tuning.GMSAHyperModel(w_values=(3,), l_values=(4,), max_frames=8)
+    with pytest.raises(ValueError, match="No width"):
+        tuning.GMSAHyperModel(w_values=(7, 9), max_frames=8)
+
+
+def test_the_three_tuners_are_selectable(tmp_path):
+    hypermodel = tuning.GMSAHyperModel(
+        num_classes=CLASSES, max_frames=FRAMES, w_values=(2,), l_values=(2,)
+    )
+    kinds = {
+        "random": keras_tuner.oracles.RandomSearchOracle,
+        "bayesian": keras_tuner.oracles.BayesianOptimizationOracle,
+        "hyperband": keras_tuner.oracles.HyperbandOracle,
+    }
+    for kind, oracle in kinds.items():
+        tuner = tuning.make_tuner(
+            kind, hypermodel, str(tmp_path), project_name=kind, max_epochs=2
+        )
+        assert isinstance(tuner.oracle, oracle)
+        assert tuner.oracle.objective.name == "val_gap"
+        assert tuner.oracle.objective.direction == "max"
+    with pytest.raises(ValueError, match="Hyperband needs max_epochs"):
+        tuning.make_tuner("hyperband", hypermodel, str(tmp_path))
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        tuning.make_tuner("grid", hypermodel, str(tmp_path))
