@@ -164,11 +164,13 @@ def setup_devices(cpu_devices):
 def distribution_scope(distribute, batch_size):
     """Sets up data-parallel training; returns the scope to build in.
 
-    - JAX: `keras.distribution.DataParallel` over all local devices (with
-      `jax.distributed.initialize()` called first, over all hosts).
-    - TensorFlow: `tf.distribute.MirroredStrategy` (one host; use
-      `tf.distribute.MultiWorkerMirroredStrategy` and ``TF_CONFIG`` for
-      several).
+    - JAX: `keras.distribution.DataParallel` over all devices. With
+      ``KERAS_DISTRIBUTION_JOB_ADDRESSES``, ``..._NUM_PROCESSES`` and
+      ``..._PROCESS_ID`` set, `keras.distribution.initialize()` first joins
+      the hosts (jax.distributed) and the devices are those of all hosts.
+    - TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs
+      (or CPUs); with ``TF_CONFIG`` set,
+      `tf.distribute.MultiWorkerMirroredStrategy` over the hosts.
     - PyTorch: Keras has no multi-device training on this backend; raises.
     """
     import keras
@@ -177,6 +179,10 @@ def distribution_scope(distribute, batch_size):
         return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
     if backend == "jax":
+        if "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ:
+            # Several hosts: jax.distributed.initialize from the
+            # KERAS_DISTRIBUTION_* variables; devices are then global.
+            keras.distribution.initialize()
         devices = keras.distribution.list_devices()
         keras.distribution.set_distribution(
             keras.distribution.DataParallel(devices=devices)

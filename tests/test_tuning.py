@@ -1,6 +1,9 @@
 """KerasTuner search of the GMSA masks: real tiny searches that resume."""
 
 import json
+import os
+import runpy
+import sys
 
 import keras_tuner
 import pytest
@@ -11,6 +14,7 @@ from keras_gmsa.data import synthetic
 
 CLASSES = 8
 FRAMES = 8
+TUNER = os.path.join(os.path.dirname(__file__), os.pardir, "tuner")
 SMALL = dict(projection_dim=8, num_heads=2, hidden_dim=16)
 
 
@@ -36,41 +40,47 @@ def records(tmp_path_factory):
     return str(root / "frame")
 
 
-def _tune(records, directory, trials):
-    return cli.main(
-        [
-            "tune",
-            "--directory",
-            str(directory),
-            "--train",
-            f"{records}/train*.tfrecord",
-            "--validation",
-            f"{records}/validate*.tfrecord",
-            "--num-classes",
-            str(CLASSES),
-            "--max-frames",
-            str(FRAMES),
-            "--masks",
-            "td",
-            "tp",
-            "--w-values",
-            "2",
-            "3",
-            "--l-values",
-            "2",
-            "--max-trials",
-            str(trials),
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "2",
-            "--batch-size",
-            "16",
-            "--seed",
-            "3",
-        ]
-        + [f"--option={k}={v}" for k, v in SMALL.items()]
-    )
+def _tune(records, directory, trials, entry="cli"):
+    argv = [
+        "--directory",
+        str(directory),
+        "--train",
+        f"{records}/train*.tfrecord",
+        "--validation",
+        f"{records}/validate*.tfrecord",
+        "--num-classes",
+        str(CLASSES),
+        "--max-frames",
+        str(FRAMES),
+        "--masks",
+        "td",
+        "tp",
+        "--w-values",
+        "2",
+        "3",
+        "--l-values",
+        "2",
+        "--max-trials",
+        str(trials),
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "16",
+        "--seed",
+        "3",
+    ] + [f"--option={k}={v}" for k, v in SMALL.items()]
+    if entry == "cli":
+        return cli.main(["tune", *argv])
+    # tuner/search.py, the script entry point: the same code.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["tuner/search.py", *argv])
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_path(
+                os.path.join(TUNER, "search.py"), run_name="__main__"
+            )
+    return exit_.value.code
 
 
 def test_two_trial_search_resumes_and_writes_its_summary(
@@ -85,7 +95,7 @@ def test_two_trial_search_resumes_and_writes_its_summary(
     assert len(rows) == 1
     # Run again with a larger budget: the finished trial is kept and only
     # the new one is trained.
-    assert _tune(records, directory, 2) == 0
+    assert _tune(records, directory, 2, entry="tuner/search.py") == 0
     second = capsys.readouterr().out
     assert "Trial 2 Complete" in second and "Trial 1 Complete" not in second
     rows2 = json.loads((project / "summary.json").read_text())
@@ -158,3 +168,40 @@ def test_the_three_tuners_are_selectable(tmp_path):
         tuning.make_tuner("hyperband", hypermodel, str(tmp_path))
     with pytest.raises(ValueError, match="tuner must be one of"):
         tuning.make_tuner("grid", hypermodel, str(tmp_path))
+
+
+def test_paper_grid_entry_point_runs_one_trial(records, tmp_path, capsys):
+    argv = [
+        "tuner/paper_space.py",
+        "--directory",
+        str(tmp_path),
+        "--train",
+        f"{records}/train*.tfrecord",
+        "--validation",
+        f"{records}/validate*.tfrecord",
+        "--num-classes",
+        str(CLASSES),
+        "--max-frames",
+        str(FRAMES),
+        "--w-values",
+        "2",
+        "4",
+        "--l-values",
+        "2",
+        "--max-trials",
+        "1",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+    ] + [f"--option={k}={v}" for k, v in SMALL.items()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", argv)
+        runpy.run_path(
+            os.path.join(TUNER, "paper_space.py"), run_name="__main__"
+        )
+    rows = json.loads((tmp_path / "paper_grid" / "summary.json").read_text())
+    assert len(rows) == 1
+    # GridSearch starts at the first value of each hyperparameter.
+    assert rows[0]["combination"] == "gateatt" and rows[0]["mask"] == "bd2"
+    assert rows[0]["learning_rate"] is None  # fixed at 2e-4
