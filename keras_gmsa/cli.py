@@ -23,15 +23,26 @@ def _cmd_models(args):
         print(f"{name:<12} {text}")
 
 
+# Video ids of each split start here, so that splits never share an id.
+_SPLIT_START = {"train": 0, "validate": 1_000_000, "test": 2_000_000}
+
+
 def _cmd_synth(args):
+    import zlib
+
     from keras_gmsa.data import synthetic
 
+    # --seed fixes the world (the classes and what identifies them): the
+    # splits written with the same --seed share it and differ in videos.
     gen = synthetic.SyntheticYT8M(
         num_classes=args.num_classes,
         num_local_classes=args.local_classes,
         max_frames=args.max_frames,
         seed=args.seed,
     )
+    start = args.start_index
+    if start is None:
+        start = _SPLIT_START.get(args.split, 3_000_000)
     paths = synthetic.write_dataset(
         args.directory,
         num_videos=args.videos,
@@ -39,7 +50,8 @@ def _cmd_synth(args):
         split=args.split,
         generator=gen,
         layouts=tuple(args.layouts),
-        seed=args.seed + (0 if args.split == "train" else 1),
+        seed=(args.seed * 1_000_003 + zlib.crc32(args.split.encode())),
+        start_index=start,
     )
     for layout, files in paths.items():
         print(f"{layout:<8} {len(files)} shards, e.g. {files[0]}")
@@ -376,7 +388,18 @@ def build_parser():
         default=["frame", "video"],
         choices=["frame", "video", "segment"],
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the synthetic world; write every split with the same seed",
+    )
+    p.add_argument(
+        "--start-index",
+        type=int,
+        default=None,
+        help="first video index (default: by split, so ids never repeat)",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("verify", help="check TFRecord files")

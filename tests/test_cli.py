@@ -164,3 +164,39 @@ def test_predict_writes_kaggle_csv_and_named_json_lines(tmp_path):
     assert first["labels"][0][0].startswith(("Synthetic class", "Local event"))
     scores = [s for _, s in first["labels"]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_synth_splits_have_their_own_videos_and_are_reproducible(tmp_path):
+    out = tmp_path / "synth"
+    common = ["--videos", "8", "--shards", "1", "--num-classes", "12"]
+    common += ["--max-frames", "6", "--layouts", "frame"]
+    for split in ("train", "test"):
+        cli.main(["synth", str(out), "--split", split, *common])
+
+    def read(split):
+        ds = data.frame_dataset(
+            str(out / "frame" / f"{split}*.tfrecord"),
+            batch_size=8,
+            num_classes=12,
+            max_frames=6,
+            with_ids=True,
+        )
+        features, labels, ids = next(ds.as_numpy_iterator())
+        return features["rgb"], labels, set(ids.tolist())
+
+    train_rgb, train_labels, train_ids = read("train")
+    test_rgb, _, test_ids = read("test")
+    assert not train_ids & test_ids
+    assert not np.array_equal(train_rgb, test_rgb)
+    # The same command writes the same videos.
+    again = tmp_path / "again"
+    cli.main(["synth", str(again), "--split", "train", *common])
+    ds = data.frame_dataset(
+        str(again / "frame" / "train*.tfrecord"),
+        batch_size=8,
+        num_classes=12,
+        max_frames=6,
+    )
+    features, labels = next(ds.as_numpy_iterator())
+    np.testing.assert_array_equal(features["rgb"], train_rgb)
+    np.testing.assert_array_equal(labels, train_labels)
