@@ -5,10 +5,13 @@ from keras_gmsa.layers.encoder_block import EncoderBlock
 from keras_gmsa.layers.frame_mask import FrameMask
 from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
 from keras_gmsa.layers.gated_context_mha import GatedContextMHA
+from keras_gmsa.layers.heads import ContextGating
+from keras_gmsa.layers.heads import MixtureOfExperts
 from keras_gmsa.layers.local_masked_mha import LocalMaskedMHA
 from keras_gmsa.layers.masked_mean_pooling import MaskedMeanPooling
 
 __all__ = [
+    "ContextGating",
     "Dequantize",
     "EncoderBlock",
     "FrameMask",
@@ -16,4 +19,5 @@ __all__ = [
     "GatedContextMHA",
     "LocalMaskedMHA",
     "MaskedMeanPooling",
+    "MixtureOfExperts",
 ]
