@@ -1,5 +1,6 @@
 """One registry maps model names to builders; users ask for a name."""
 
+from keras_gmsa.models import baselines
 from keras_gmsa.models import gmsa
 
 # name -> (builder, allowed options, one-line description)
@@ -28,6 +29,36 @@ for _name, _text in (
             _n, mask=mask, W=W, L=L, **kw
         ),
         gmsa.DEFAULT_OPTIONS,
+        _text,
+    )
+
+
+for _name, _builder, _options, _text in (
+    (
+        "video_logistic",
+        baselines.build_video_model,
+        baselines.VIDEO_OPTIONS,
+        "Starter baseline: logistic regression on video-level features",
+    ),
+    (
+        "video_moe",
+        baselines.build_video_model,
+        baselines.VIDEO_OPTIONS,
+        "Starter baseline: mixture of experts on video-level features",
+    ),
+    (
+        "frame_logistic",
+        baselines.build_frame_logistic,
+        baselines.FRAME_OPTIONS,
+        "Starter baseline: mean over real frames, then logistic regression",
+    ),
+):
+    register_model(
+        _name,
+        lambda mask=None, W=None, L=None, _n=_name, _b=_builder, **kw: _b(
+            _n, mask=mask, W=W, L=L, **kw
+        ),
+        _options,
         _text,
     )
 
