@@ -28,15 +28,8 @@ def main():
     args = parser.parse_args()
 
     model = keras.saving.load_model(args.model)
-    frames = {k: t for k, t in model.input.items() if k != "num_frames"}
-    features = {name: int(t.shape[-1]) for name, t in frames.items()}
-    test = data.frame_dataset(
-        args.test,
-        batch_size=256,
-        features=features,
-        num_classes=int(model.output_shape[-1]),
-        max_frames=int(next(iter(frames.values())).shape[1]),
-        with_ids=True,
+    test = data.dataset_for_model(
+        model, args.test, batch_size=256, with_ids=True
     )
     vocabulary = (
         data.Vocabulary.load(args.vocabulary) if args.vocabulary else None

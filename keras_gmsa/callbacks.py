@@ -95,7 +95,12 @@ class OfficialMetrics(keras.callbacks.Callback):
         """Returns the metrics of the current model as a dict."""
         num_classes = int(self.model.output_shape[-1])
         evaluator = metrics_lib.Evaluator(num_classes, top_k=self.top_k)
-        predict = _predictor(self.model)
+        # Built once per model: under tf.distribute it wraps a tf.function,
+        # which must not be traced again at every evaluation.
+        if getattr(self, "_predict_for", None) is not self.model:
+            self._predict = _predictor(self.model)
+            self._predict_for = self.model
+        predict = self._predict
         loss_sum = 0.0
         count = 0
         for step, batch in enumerate(_numpy_batches(self.validation_data)):

@@ -77,30 +77,15 @@ def _load_for_records(args):
     from keras_gmsa import data
 
     model = keras.saving.load_model(args.model)
-    inputs = model.input if isinstance(model.input, dict) else {}
-    features = {
-        name: int(t.shape[-1])
-        for name, t in inputs.items()
-        if name != "num_frames"
-    }
     num_classes = int(model.output_shape[-1])
-    common = dict(
+    dataset = data.dataset_for_model(
+        model,
+        args.pattern,
         batch_size=args.batch_size,
-        num_classes=num_classes,
         with_ids=True,
         on_error=args.on_error,
+        allow_zero_frames=args.on_error == "skip",
     )
-    if "num_frames" in inputs:
-        max_frames = int(next(iter(inputs.values())).shape[1])
-        dataset = data.frame_dataset(
-            args.pattern,
-            features=features,
-            max_frames=max_frames,
-            allow_zero_frames=args.on_error == "skip",
-            **common,
-        )
-    else:
-        dataset = data.video_dataset(args.pattern, features=features, **common)
     return model, dataset, num_classes
 
 
@@ -185,6 +170,17 @@ def _parse_value(text):
         return text
 
 
+def parse_options(items):
+    """``["key=value", ...]`` (JSON values) -> dict, for ``--option``."""
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--option expects key=value, got {item!r}")
+        options[key] = _parse_value(value)
+    return options
+
+
 def _parse_features(text):
     features = {}
     for part in text.split(","):
@@ -241,13 +237,7 @@ def _train_config(args):
     if args.no_tensorboard:
         flags["tensorboard"] = False
     if args.option:
-        options = {}
-        for item in args.option:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"--option expects key=value, got {item!r}")
-            options[key] = _parse_value(value)
-        flags["model_options"] = options
+        flags["model_options"] = parse_options(args.option)
     layers.append(flags)
     return training.resolve_config(*layers)
 
@@ -263,12 +253,7 @@ def _cmd_train(args):
 def _cmd_tune(args):
     from keras_gmsa import tuning
 
-    options = {}
-    for item in args.option or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--option expects key=value, got {item!r}")
-        options[key] = _parse_value(value)
+    options = parse_options(args.option)
     learning_rate = (
         args.learning_rate[0]
         if len(args.learning_rate) == 1

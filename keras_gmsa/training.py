@@ -215,24 +215,8 @@ def distribution_scope(distribute, batch_size):
 def _datasets(model, config, data_seed):
     from keras_gmsa import data
 
-    inputs = model.input if isinstance(model.input, dict) else {}
-    features = {
-        name: int(t.shape[-1])
-        for name, t in inputs.items()
-        if name != "num_frames"
-    }
-    num_classes = int(model.output_shape[-1])
-    common = dict(
-        features=features,
-        num_classes=num_classes,
-        on_error=config["on_error"],
-    )
-    if "num_frames" in inputs:
-        reader = data.frame_dataset
-        common["max_frames"] = int(next(iter(inputs.values())).shape[1])
-    else:
-        reader = data.video_dataset
-    train = reader(
+    train = data.dataset_for_model(
+        model,
         config["train"],
         batch_size=config["batch_size"],
         shuffle=True,
@@ -240,12 +224,13 @@ def _datasets(model, config, data_seed):
         seed=data_seed,
         repeat=True,
         drop_remainder=True,
-        **common,
+        on_error=config["on_error"],
     )
-    validation = reader(
+    validation = data.dataset_for_model(
+        model,
         config["validation"],
         batch_size=config["validation_batch_size"],
-        **common,
+        on_error=config["on_error"],
     )
     return train, validation
 

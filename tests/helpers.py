@@ -103,3 +103,29 @@ def mha_weights(layer):
         out[f"w{short}"] = w[f"{name}/kernel"]
         out[f"b{short}"] = w[f"{name}/bias"]
     return out
+
+
+def write_tiny_records(root, train, validate, classes, frames):
+    """Frame-level train / validate shards of one synthetic world.
+
+    Returns the ``frame/`` directory under ``root``.
+    """
+    from keras_gmsa.data import synthetic
+
+    gen = synthetic.SyntheticYT8M(
+        num_classes=classes, max_frames=frames, min_frames=4, seed=0
+    )
+    synthetic.write_dataset(
+        root, train, num_shards=2, generator=gen, layouts=("frame",), seed=0
+    )
+    synthetic.write_dataset(
+        root,
+        validate,
+        num_shards=1,
+        split="validate",
+        generator=gen,
+        layouts=("frame",),
+        seed=1,
+        start_index=train,
+    )
+    return root / "frame"

@@ -18,7 +18,7 @@ from keras_gmsa import cli
 from keras_gmsa import metrics
 from keras_gmsa import training
 from keras_gmsa.data import frame_dataset
-from keras_gmsa.data import synthetic
+from tests.helpers import write_tiny_records
 
 BACKEND = keras.backend.backend()
 CLASSES = 8
@@ -28,25 +28,10 @@ FRAMES = 8
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     root = tmp_path_factory.mktemp("records")
-    gen = synthetic.SyntheticYT8M(
-        num_classes=CLASSES, max_frames=FRAMES, min_frames=4, seed=0
-    )
-    synthetic.write_dataset(
-        root, 192, num_shards=2, generator=gen, layouts=("frame",), seed=0
-    )
-    synthetic.write_dataset(
-        root,
-        40,
-        num_shards=1,
-        split="validate",
-        generator=gen,
-        layouts=("frame",),
-        seed=1,
-        start_index=192,
-    )
+    frame = write_tiny_records(root, 192, 40, CLASSES, FRAMES)
     return {
-        "train": str(root / "frame" / "train*.tfrecord"),
-        "validation": str(root / "frame" / "validate*.tfrecord"),
+        "train": str(frame / "train*.tfrecord"),
+        "validation": str(frame / "validate*.tfrecord"),
     }
 
 

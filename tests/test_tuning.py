@@ -10,7 +10,7 @@ import pytest
 
 from keras_gmsa import cli
 from keras_gmsa import tuning
-from keras_gmsa.data import synthetic
+from tests.helpers import write_tiny_records
 
 CLASSES = 8
 FRAMES = 8
@@ -21,23 +21,7 @@ SMALL = dict(projection_dim=8, num_heads=2, hidden_dim=16)
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     root = tmp_path_factory.mktemp("records")
-    gen = synthetic.SyntheticYT8M(
-        num_classes=CLASSES, max_frames=FRAMES, min_frames=4, seed=0
-    )
-    synthetic.write_dataset(
-        root, 96, num_shards=2, generator=gen, layouts=("frame",), seed=0
-    )
-    synthetic.write_dataset(
-        root,
-        32,
-        num_shards=1,
-        split="validate",
-        generator=gen,
-        layouts=("frame",),
-        seed=1,
-        start_index=96,
-    )
-    return str(root / "frame")
+    return str(write_tiny_records(root, 96, 32, CLASSES, FRAMES))
 
 
 def _tune(records, directory, trials, entry="cli"):

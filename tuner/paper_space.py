@@ -13,10 +13,10 @@ summary table is written at the end. Resumes when run again.
 """
 
 import argparse
-import json
 
 import keras_tuner
 
+from keras_gmsa import cli
 from keras_gmsa import data
 from keras_gmsa import tuning
 
@@ -55,10 +55,7 @@ def main():
         args.train, shuffle=True, repeat=True, drop_remainder=True, **shape
     )
     validation = data.frame_dataset(args.validation, batch_size=256, **shape)
-    options = {}
-    for item in args.option:
-        key, _, value = item.partition("=")
-        options[key] = json.loads(value)
+    options = cli.parse_options(args.option)
     hypermodel = tuning.GMSAHyperModel(
         combinations=GRID["combination"],
         mask_kinds=GRID["mask"],

@@ -29,6 +29,7 @@ def _keep_gpus_for_the_backend():
 _keep_gpus_for_the_backend()
 
 from keras_gmsa.data import synthetic  # noqa: E402
+from keras_gmsa.data.readers import dataset_for_model  # noqa: E402
 from keras_gmsa.data.readers import dequantize  # noqa: E402
 from keras_gmsa.data.readers import frame_dataset  # noqa: E402
 from keras_gmsa.data.readers import segment_dataset  # noqa: E402
@@ -45,6 +46,7 @@ __all__ = [
     "ReadStats",
     "RecordFileError",
     "Vocabulary",
+    "dataset_for_model",
     "dequantize",
     "frame_dataset",
     "resolve_files",

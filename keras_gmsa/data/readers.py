@@ -779,3 +779,26 @@ def segment_dataset(
     )
     dataset.read_stats = stats
     return dataset
+
+
+def dataset_for_model(model, pattern, **kwargs):
+    """Reads the records a model takes, shaped by its inputs.
+
+    A model with a ``num_frames`` input reads frame-level records
+    (`frame_dataset`, ``max_frames`` from its inputs); any other reads
+    video-level records (`video_dataset`). Features and ``num_classes`` come
+    from the model; ``kwargs`` go to the reader (``batch_size``,
+    ``shuffle``, ``with_ids``, ``on_error``, ...; ``allow_zero_frames`` is
+    dropped for video-level records).
+    """
+    inputs = model.input if isinstance(model.input, dict) else {}
+    frames = {k: t for k, t in inputs.items() if k != "num_frames"}
+    kwargs.update(
+        features={name: int(t.shape[-1]) for name, t in frames.items()},
+        num_classes=int(model.output_shape[-1]),
+    )
+    if "num_frames" in inputs:
+        kwargs["max_frames"] = int(next(iter(frames.values())).shape[1])
+        return frame_dataset(pattern, **kwargs)
+    kwargs.pop("allow_zero_frames", None)
+    return video_dataset(pattern, **kwargs)
