@@ -6,11 +6,19 @@
 
 from keras_gmsa import layers
 from keras_gmsa import masks
+from keras_gmsa.models import build_ensemble
 from keras_gmsa.models import build_model
 from keras_gmsa.models import list_models
 from keras_gmsa.version import __version__
 
-__all__ = ["__version__", "build_model", "layers", "list_models", "masks"]
+__all__ = [
+    "__version__",
+    "build_ensemble",
+    "build_model",
+    "layers",
+    "list_models",
+    "masks",
+]
 
 
 def __getattr__(name):

@@ -225,6 +225,7 @@ def _datasets(model, config, data_seed):
         repeat=True,
         drop_remainder=True,
         on_error=config["on_error"],
+        sample_given_labels=True,
     )
     validation = data.dataset_for_model(
         model,

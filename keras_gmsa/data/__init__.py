@@ -32,8 +32,10 @@ from keras_gmsa.data import synthetic  # noqa: E402
 from keras_gmsa.data.readers import dataset_for_model  # noqa: E402
 from keras_gmsa.data.readers import dequantize  # noqa: E402
 from keras_gmsa.data.readers import frame_dataset  # noqa: E402
+from keras_gmsa.data.readers import sample_label_subsets  # noqa: E402
 from keras_gmsa.data.readers import segment_dataset  # noqa: E402
 from keras_gmsa.data.readers import video_dataset  # noqa: E402
+from keras_gmsa.data.readers import with_given_labels  # noqa: E402
 from keras_gmsa.data.records import ReadStats  # noqa: E402
 from keras_gmsa.data.records import RecordFileError  # noqa: E402
 from keras_gmsa.data.records import resolve_files  # noqa: E402
@@ -55,5 +57,7 @@ __all__ = [
     "top_k",
     "verify_records",
     "video_dataset",
+    "with_given_labels",
+    "sample_label_subsets",
     "write_submission",
 ]

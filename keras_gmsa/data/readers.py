@@ -781,6 +781,72 @@ def segment_dataset(
     return dataset
 
 
+GIVEN_LABELS = "given_labels"
+
+
+def sample_label_subsets(labels, max_given=4, seed=None):
+    """Random subsets of each row's positive labels, as multi-hot.
+
+    Row b keeps m_b of its n_b positives, m_b uniform in
+    {0, ..., min(n_b, max_given)}, the kept ones uniform without
+    replacement: the labels a conditional-inference model has "already
+    chosen" when it is trained (Kim et al. 2018, sec. 3.2). ``max_given``
+    matches the inference steps, so training sees every chain length that
+    inference produces.
+
+    Args:
+        labels: float ``(B, C)`` multi-hot.
+        max_given: most labels given per row.
+        seed: an int, or a shape-[2] int tensor, for reproducible subsets.
+
+    Returns:
+        float32 ``(B, C)``, a subset of `labels`.
+    """
+    positive = tf.greater(labels, 0.5)
+    count = tf.reduce_sum(tf.cast(positive, tf.int32), axis=1)
+    top = tf.minimum(count, max_given)
+    if seed is None:
+        draw = tf.random.uniform(tf.shape(count))
+        noise = tf.random.uniform(tf.shape(labels))
+    else:
+        seed = tf.cast(tf.reshape(seed, [-1]), tf.int64)
+        seed = tf.concat([seed, tf.zeros([2], tf.int64)], 0)[:2]
+        draw = tf.random.stateless_uniform(tf.shape(count), seed)
+        noise = tf.random.stateless_uniform(
+            tf.shape(labels), tf.stack([seed[0], seed[1] + 1_000_003])
+        )
+    keep = tf.cast(tf.floor(draw * tf.cast(top + 1, tf.float32)), tf.int32)
+    keep = tf.minimum(keep, top)
+    noise = tf.where(positive, noise, -1.0)
+    rank = tf.argsort(tf.argsort(-noise, axis=1), axis=1)
+    chosen = tf.logical_and(positive, rank < keep[:, None])
+    return tf.cast(chosen, tf.float32)
+
+
+def with_given_labels(dataset, training=False, max_given=4, seed=None):
+    """Adds the ``given_labels`` input of conditional-inference models.
+
+    In training, a random subset of each video's true labels
+    (`sample_label_subsets`); otherwise zeros, so the model runs its
+    greedy label chain from scratch. Works on ``(features, labels)`` and
+    ``(features, labels, ids)`` elements.
+    """
+
+    def add(index, element):
+        features, labels, *rest = element
+        if not training:
+            given = tf.zeros_like(labels, dtype=tf.float32)
+        elif seed is None:
+            given = sample_label_subsets(labels, max_given)
+        else:
+            # A different stateless draw per batch, the same on every run.
+            batch_seed = tf.stack([tf.cast(seed, tf.int64), index])
+            given = sample_label_subsets(labels, max_given, batch_seed)
+        return (dict(features, **{GIVEN_LABELS: given}), labels, *rest)
+
+    return dataset.enumerate().map(add, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def dataset_for_model(model, pattern, **kwargs):
     """Reads the records a model takes, shaped by its inputs.
 
@@ -789,16 +855,36 @@ def dataset_for_model(model, pattern, **kwargs):
     video-level records (`video_dataset`). Features and ``num_classes`` come
     from the model; ``kwargs`` go to the reader (``batch_size``,
     ``shuffle``, ``with_ids``, ``on_error``, ...; ``allow_zero_frames`` is
-    dropped for video-level records).
+    dropped for video-level records). A model with a ``given_labels``
+    input (a conditional-inference head) gets it from `with_given_labels`:
+    random subsets of the true labels with ``sample_given_labels=True``
+    (training), zeros otherwise.
     """
     inputs = model.input if isinstance(model.input, dict) else {}
-    frames = {k: t for k, t in inputs.items() if k != "num_frames"}
+    sample_given = kwargs.pop("sample_given_labels", False)
+    frames = {
+        k: t for k, t in inputs.items() if k not in ("num_frames", GIVEN_LABELS)
+    }
     kwargs.update(
         features={name: int(t.shape[-1]) for name, t in frames.items()},
         num_classes=int(model.output_shape[-1]),
     )
     if "num_frames" in inputs:
         kwargs["max_frames"] = int(next(iter(frames.values())).shape[1])
-        return frame_dataset(pattern, **kwargs)
-    kwargs.pop("allow_zero_frames", None)
-    return video_dataset(pattern, **kwargs)
+        dataset = frame_dataset(pattern, **kwargs)
+    else:
+        kwargs.pop("allow_zero_frames", None)
+        dataset = video_dataset(pattern, **kwargs)
+    if GIVEN_LABELS in inputs:
+        steps = _conditional_steps(model)
+        dataset = with_given_labels(
+            dataset, training=sample_given, max_given=steps
+        )
+    return dataset
+
+
+def _conditional_steps(model):
+    for layer in model.layers:
+        if hasattr(layer, "steps") and hasattr(layer, "conditional"):
+            return layer.steps
+    return 4

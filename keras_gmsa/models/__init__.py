@@ -1,6 +1,8 @@
-"""Model registry: `build_model(name, ...)` and `list_models()`."""
+"""Model registry (`build_model`, `list_models`) and ensembles."""
 
+from keras_gmsa.models.ensemble import build_ensemble
+from keras_gmsa.models.ensemble import ensemble_weights
 from keras_gmsa.models.registry import build_model
 from keras_gmsa.models.registry import list_models
 
-__all__ = ["build_model", "list_models"]
+__all__ = ["build_ensemble", "build_model", "ensemble_weights", "list_models"]

@@ -3,136 +3,126 @@
 - ``video_logistic``: logistic regression on the video-level features
   (``mean_rgb``, ``mean_audio`` concatenated), L2 1e-8.
 - ``video_moe``: the starter's MoeModel on the same features.
+- ``video_conditional``: Kakao Brain's conditional-inference head on the
+  same features (their Table 2 compares it with the two above).
 - ``frame_logistic``: the starter's FrameLevelLogisticModel: the mean over
   the real frames (padding excluded), then logistic regression.
+- ``dbof``: the starter's DbofModel: 30 sampled frames, each projected to
+  8192 "clusters" (batch norm, ReLU6), max-pooled over frames, a 1024-unit
+  hidden layer (batch norm, ReLU6), MoE.
+- ``frame_lstm``: the starter's LstmModel: two stacked 1024-unit LSTMs over
+  the real frames, the last real frame's output, MoE.
 
 Video-level models take the float32 features of the video-level records
 (`keras_gmsa.data.video_dataset`); frame-level ones take the same inputs as
-the GMSA models (``rgb``, ``audio`` uint8 frames and ``num_frames``).
-Compiled with Adam at the starter's learning rate 0.01 and binary
-cross-entropy unless ``compile=False``.
+the GMSA models (``rgb``, ``audio`` uint8 frames and ``num_frames``). Every
+model takes ``head=`` (see `keras_gmsa.models.common`). Compiled with Adam
+at the starter's learning rate 0.01 and binary cross-entropy unless
+``compile=False``.
 """
 
 import keras
 
-from keras_gmsa.layers import Dequantize
-from keras_gmsa.layers import FrameMask
 from keras_gmsa.layers import MaskedMeanPooling
-from keras_gmsa.layers import MixtureOfExperts
+from keras_gmsa.layers import SampleFrames
+from keras_gmsa.models import common
 
 VIDEO_FEATURES = {"mean_rgb": 1024, "mean_audio": 128}
-FRAME_FEATURES = {"rgb": 1024, "audio": 128}
 
 VIDEO_OPTIONS = dict(
     num_classes=3862,
     features=VIDEO_FEATURES,
-    num_mixtures=2,
-    l2=1e-8,
-    compile=True,
-    learning_rate=0.01,
-    name=None,
+    **common.HEAD_OPTIONS,
+    **common.TRAINING_OPTIONS,
 )
-FRAME_OPTIONS = dict(
-    VIDEO_OPTIONS,
-    features=FRAME_FEATURES,
-    max_frames=300,
-    frame_dtype="uint8",
+FRAME_OPTIONS = dict(common.FRAME_OPTIONS)
+DBOF_OPTIONS = dict(
+    FRAME_OPTIONS,
+    head="moe",
+    num_samples=30,
+    cluster_size=8192,
+    hidden_dim=1024,
+    seed=None,
 )
+LSTM_OPTIONS = dict(FRAME_OPTIONS, head="moe", lstm_units=1024, lstm_layers=2)
 
-
-def _no_mask(name, mask, W, L):
-    if mask is not None or W is not None or L is not None:
-        raise ValueError(
-            f"{name} has no attention mask: mask, W and L must be None. "
-            f"Received mask={mask!r}, W={W!r}, L={L!r}."
-        )
-
-
-def _check(opts):
-    for key in ("num_classes", "num_mixtures"):
-        if not isinstance(opts[key], int) or opts[key] < 1:
-            raise ValueError(f"`{key}` must be a positive integer.")
-    features = dict(opts["features"])
-    if not features or any(
-        not isinstance(d, int) or d < 1 for d in features.values()
-    ):
-        raise ValueError(
-            f"`features` must map names to positive sizes; got {features!r}."
-        )
-    return features
-
-
-def _head(name, x, opts):
-    if name.endswith("moe"):
-        return MixtureOfExperts(
-            opts["num_classes"],
-            num_mixtures=opts["num_mixtures"],
-            l2=opts["l2"],
-            dtype="float32",
-            name="predictions",
-        )(x)
-    regularizer = keras.regularizers.L2(opts["l2"]) if opts["l2"] else None
-    return keras.layers.Dense(
-        opts["num_classes"],
-        activation="sigmoid",
-        kernel_regularizer=regularizer,
-        dtype="float32",
-        name="predictions",
-    )(x)
-
-
-def _finish(inputs, outputs, name, opts):
-    model = keras.Model(inputs, outputs, name=opts["name"] or name)
-    if opts["compile"]:
-        model.compile(
-            optimizer=keras.optimizers.Adam(opts["learning_rate"]),
-            loss=keras.losses.BinaryCrossentropy(),
-        )
-    return model
+# The head each name implies; ``head=`` overrides it.
+_DEFAULT_HEADS = {
+    "video_logistic": "logistic",
+    "video_moe": "moe",
+    "video_conditional": "conditional",
+}
 
 
 def build_video_model(name, mask=None, W=None, L=None, **options):
-    """``video_logistic`` or ``video_moe``; see the module docstring."""
-    _no_mask(name, mask, W, L)
-    opts = dict(VIDEO_OPTIONS, **options)
-    features = _check(opts)
+    """``video_logistic``, ``video_moe`` or ``video_conditional``."""
+    common.no_mask(name, mask, W, L)
+    opts = dict(VIDEO_OPTIONS, head=_DEFAULT_HEADS[name])
+    opts.update(options)
+    features = common.check_features(opts["features"])
     inputs = {
         key: keras.Input((dim,), dtype="float32", name=key)
         for key, dim in features.items()
     }
-    x = (
-        keras.layers.Concatenate(name="concat_features")(list(inputs.values()))
-        if len(inputs) > 1
-        else next(iter(inputs.values()))
-    )
-    return _finish(inputs, _head(name, x, opts), name, opts)
+    x = common.concat(inputs.values(), "concat_features")
+    outputs = common.apply_head(x, inputs, opts)
+    return common.finish(inputs, outputs, name, opts)
 
 
 def build_frame_logistic(name, mask=None, W=None, L=None, **options):
-    """``frame_logistic``: masked mean over real frames, then logistic."""
-    _no_mask(name, mask, W, L)
+    """``frame_logistic``: masked mean over real frames, then the head."""
+    common.no_mask(name, mask, W, L)
     opts = dict(FRAME_OPTIONS, **options)
-    features = _check(opts)
-    max_frames = opts["max_frames"]
-    inputs = {
-        key: keras.Input((max_frames, dim), dtype=opts["frame_dtype"], name=key)
-        for key, dim in features.items()
-    }
-    inputs["num_frames"] = keras.Input((), dtype="int32", name="num_frames")
-    first = next(iter(features))
-    frame_mask = FrameMask(name="frame_mask")(
-        inputs[first], inputs["num_frames"]
-    )
+    inputs, frame_mask, frames = common.frame_inputs(opts)
     pooled = [
-        MaskedMeanPooling(name=f"{key}_mean")(
-            Dequantize(name=f"{key}_dequantize")(inputs[key]),
-            frame_mask=frame_mask,
-        )
-        for key in features
+        MaskedMeanPooling(name=f"{key}_mean")(x, frame_mask=frame_mask)
+        for key, x in frames.items()
     ]
-    x = (
-        keras.layers.Concatenate(name="concat_modalities")(pooled)
-        if len(pooled) > 1
-        else pooled[0]
+    x = common.concat(pooled, "concat_modalities")
+    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+
+
+def _relu6_block(x, units, name, use_bias=False):
+    x = keras.layers.Dense(units, use_bias=use_bias, name=name)(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(max_value=6.0, name=f"{name}_relu6")(x)
+
+
+def build_dbof(name, mask=None, W=None, L=None, **options):
+    """``dbof``: the starter's deep bag of frames; see the module docstring.
+
+    Frames are drawn at random (with replacement) in training and evenly
+    spaced otherwise (`SampleFrames`), so predictions are deterministic.
+    """
+    common.no_mask(name, mask, W, L)
+    opts = dict(DBOF_OPTIONS, **options)
+    common.check_positive(opts, "num_samples", "cluster_size", "hidden_dim")
+    inputs, _, frames = common.frame_inputs(opts)
+    x = common.concat(frames.values(), "concat_modalities")
+    x = SampleFrames(opts["num_samples"], seed=opts["seed"], name="sample")(
+        x, inputs["num_frames"]
     )
-    return _finish(inputs, _head(name, x, opts), name, opts)
+    x = keras.layers.BatchNormalization(name="input_bn")(x)
+    x = _relu6_block(x, opts["cluster_size"], "clusters")
+    x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
+    x = _relu6_block(x, opts["hidden_dim"], "hidden")
+    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+
+
+def build_frame_lstm(name, mask=None, W=None, L=None, **options):
+    """``frame_lstm``: stacked LSTMs, output at the last real frame."""
+    common.no_mask(name, mask, W, L)
+    opts = dict(LSTM_OPTIONS, **options)
+    common.check_positive(opts, "lstm_units", "lstm_layers")
+    inputs, frame_mask, frames = common.frame_inputs(opts)
+    x = common.concat(frames.values(), "concat_modalities")
+    layers = opts["lstm_layers"]
+    for index in range(layers):
+        # With a mask, Keras carries the state over padded steps, so the
+        # last output is the last real frame's.
+        x = keras.layers.LSTM(
+            opts["lstm_units"],
+            return_sequences=index < layers - 1,
+            name=f"lstm_{index}",
+        )(x, mask=frame_mask)
+    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)

@@ -6,7 +6,8 @@ All four share one Functional graph (Sahu and Goyal, ICASSP 2022, sec. 2-3):
     layers   per modality: Dequantize -> EncoderBlock (GMSA attention)
              concatenate per frame -> masked mean over real frames
              -> Dense(hidden, relu) -> Dropout
-    outputs  Dense(num_classes, sigmoid), float32
+    outputs  Dense(num_classes, sigmoid), float32 (or another ``head=``,
+             see `keras_gmsa.models.common`)
 
 Default widths. The paper reports disk sizes 48.9 MB (baseline), 50.2
 (GateAtt) and 61 (GateOp) but not its widths. With 8 heads, a feed-forward
@@ -23,6 +24,7 @@ from keras_gmsa.layers import Dequantize
 from keras_gmsa.layers import EncoderBlock
 from keras_gmsa.layers import FrameMask
 from keras_gmsa.layers import MaskedMeanPooling
+from keras_gmsa.models import common
 
 GMSA_NAMES = ("baseline", "shareatt", "gateatt", "gateop")
 
@@ -51,6 +53,11 @@ DEFAULT_OPTIONS = dict(
     layer_norm_epsilon=1e-5,
     renormalize=False,
     gate_use_bias=False,
+    head="logistic",
+    num_mixtures=2,
+    l2=0.0,
+    conditional_steps=4,
+    conditional_rank=1024,
     compile=True,
     learning_rate=2e-4,
     name=None,
@@ -228,13 +235,8 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
     )(x)
     x = keras.layers.Dropout(opts["hidden_dropout"], name="hidden_dropout")(x)
 
-    # Outputs.
-    outputs = keras.layers.Dense(
-        opts["num_classes"],
-        activation="sigmoid",
-        dtype="float32",
-        name="predictions",
-    )(x)
+    # Outputs: the paper's Dense(num_classes, sigmoid) unless `head=`.
+    outputs = common.apply_head(x, inputs, opts)
     model = keras.Model(inputs, outputs, name=opts["name"] or name)
     if opts["compile"]:
         model.compile(

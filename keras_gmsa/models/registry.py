@@ -1,7 +1,9 @@
 """One registry maps model names to builders; users ask for a name."""
 
+from keras_gmsa.models import attention_clusters
 from keras_gmsa.models import baselines
 from keras_gmsa.models import gmsa
+from keras_gmsa.models import kakao
 
 # name -> (builder, allowed options, one-line description)
 _REGISTRY = {}
@@ -47,10 +49,47 @@ for _name, _builder, _options, _text in (
         "Starter baseline: mixture of experts on video-level features",
     ),
     (
+        "video_conditional",
+        baselines.build_video_model,
+        baselines.VIDEO_OPTIONS,
+        "Kakao Brain: conditional inference (k-step label chain) on "
+        "video-level features",
+    ),
+    (
         "frame_logistic",
         baselines.build_frame_logistic,
         baselines.FRAME_OPTIONS,
         "Starter baseline: mean over real frames, then logistic regression",
+    ),
+    (
+        "dbof",
+        baselines.build_dbof,
+        baselines.DBOF_OPTIONS,
+        "Starter baseline: deep bag of 30 sampled frames, max pool, MoE",
+    ),
+    (
+        "frame_lstm",
+        baselines.build_frame_lstm,
+        baselines.LSTM_OPTIONS,
+        "Starter baseline: two stacked LSTMs, last real frame, MoE",
+    ),
+    (
+        "attention_cluster",
+        attention_clusters.build_attention_cluster,
+        attention_clusters.OPTIONS,
+        "Attention Clusters: N attention units per modality with shifting",
+    ),
+    (
+        "kakao_blstm",
+        kakao.build_blstm,
+        kakao.BLSTM_OPTIONS,
+        "Kakao Brain: guided temporal attention fusion, BLSTM, MoE",
+    ),
+    (
+        "kakao_netvlad",
+        kakao.build_netvlad,
+        kakao.NETVLAD_OPTIONS,
+        "Kakao Brain: fusion, optional differential features, NetVLAD, MoE",
     ),
 ):
     register_model(

@@ -17,17 +17,14 @@ SMALL = dict(
     num_heads=4,
     hidden_dim=16,
 )
+# Every combination and every mask kind at least once (each combination x
+# kind is checked at the layer level, against the NumPy reference).
 CASES = [
     ("baseline", {}),
     ("shareatt", dict(mask="bd", W=4)),
-    ("shareatt", dict(mask="tp", W=3)),
-    ("shareatt", dict(mask="td", W=4, L=2)),
-    ("gateatt", dict(mask="bd", W=4)),
-    ("gateatt", dict(mask="tp", W=3)),
     ("gateatt", dict(mask="td", W=4, L=2)),
     ("gateop", dict(mask="bd", W=4)),
     ("gateop", dict(mask="tp", W=3)),
-    ("gateop", dict(mask="td", W=4, L=2)),
 ]
 
 
@@ -110,7 +107,7 @@ def test_padded_frames_do_not_change_predictions(case):
 
 
 def test_float_frames_give_the_same_predictions_as_uint8(rng):
-    quantized = trained(7)[0]  # gateop, bd4
+    quantized = trained(3)[0]  # gateop, bd4
     floats = keras_gmsa.build_model(
         "gateop", mask="bd", W=4, frame_dtype="float32", **SMALL
     )
@@ -129,7 +126,7 @@ def test_float_frames_give_the_same_predictions_as_uint8(rng):
 
 
 @pytest.mark.parametrize(
-    "case", [0, 3, 6, 7], ids=[IDS[i] for i in (0, 3, 6, 7)]
+    "case", [0, 1, 2, 3], ids=[IDS[i] for i in (0, 1, 2, 3)]
 )
 def test_keras_file_round_trip_gives_identical_outputs(tmp_path, case):
     model, features, _, _ = trained(case)

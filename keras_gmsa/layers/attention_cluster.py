@@ -1,0 +1,222 @@
+"""Attention Clusters (Long et al., CVPR 2018)."""
+
+import math
+
+import keras
+from keras import ops
+
+SCORINGS = ("fc1", "fc2", "average")
+
+# Added to the scores of padded frames before the softmax; exp() of it is 0
+# in float32, and it stays finite, so a video without frames gives no NaN.
+_MASKED_SCORE = -1e9
+
+
+@keras.saving.register_keras_serializable(package="keras_gmsa")
+class AttentionCluster(keras.layers.Layer):
+    """N independent attention units over a set of frames, with shifting.
+
+    Unit n weighs the real frames of ``X`` (T x D) and pools them:
+
+        fc1:      a_n = softmax_t(X w_n + b_n)
+        fc2:      a_n = softmax_t(tanh(X W1_n + b1_n) w2_n + b2_n)
+        average:  a_n = 1 / T_real        (the paper's control)
+        v_n = sum_t a_n[t] x_t
+
+    ``b_n`` (fc1) and ``b2_n`` (fc2) hold one bias per frame position, as
+    in eq. 4-5 (they are L-dimensional); ``position_bias=False`` drops
+    them. Padded frames (``frame_mask`` False) get no weight. With
+    ``shifting=True`` each unit is then shifted and normalised (eq. 7):
+
+        v_n <- (alpha_n v_n + beta_n) / (sqrt(N) ||alpha_n v_n + beta_n||)
+
+    with learnable scalars alpha_n (init 1) and beta_n (init 0); the norm is
+    ``sqrt(||.||^2 + epsilon)``, so every unit's output has norm
+    1/sqrt(N) and the concatenation norm 1. The N outputs are concatenated.
+
+    Args:
+        num_units: N, the cluster size.
+        scoring: ``"fc1"`` (eq. 4, the paper's default), ``"fc2"`` (eq. 5)
+            or ``"average"`` (eq. 3; repeated N times, the paper's control).
+        hidden_units: H of the fc2 scorer (10 in the paper).
+        shifting: apply the shifting operation (eq. 7).
+        position_bias: learn a bias per frame position in the scorer;
+            needs a known number of frames.
+        epsilon: added to the squared norm in the shifting operation.
+
+    Call arguments:
+        inputs: ``(B, T, D)`` frame features.
+        frame_mask: optional bool ``(B, T)``, True on the frames to attend.
+        return_attention: also return the weights ``(B, N, T)``.
+
+    Returns:
+        ``(B, N * D)``; with `return_attention`, ``(pooled, weights)``.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = AttentionCluster(4)
+    >>> layer(np.ones((2, 5, 3), "float32")).shape
+    (2, 12)
+
+    Reference:
+        Long, Gan, de Melo, Wu, Liu and Wen, Attention Clusters: Purely
+        Attention Based Local Feature Integration for Video Classification,
+        CVPR 2018, eq. 2-7.
+    """
+
+    def __init__(
+        self,
+        num_units,
+        scoring="fc1",
+        hidden_units=10,
+        shifting=True,
+        position_bias=True,
+        epsilon=1e-12,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for key, value in (
+            ("num_units", num_units),
+            ("hidden_units", hidden_units),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"`{key}` must be a positive integer; got {value!r}."
+                )
+        if scoring not in SCORINGS:
+            raise ValueError(
+                f"`scoring` must be one of {SCORINGS}; got {scoring!r}."
+            )
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}.")
+        self.num_units = num_units
+        self.scoring = scoring
+        self.hidden_units = hidden_units
+        self.shifting = bool(shifting)
+        self.position_bias = bool(position_bias) and scoring != "average"
+        self.epsilon = epsilon
+
+    def build(self, inputs_shape, frame_mask_shape=None):
+        input_shape = inputs_shape
+        length, dim = input_shape[1], input_shape[2]
+        if dim is None:
+            raise ValueError("AttentionCluster needs a known feature size.")
+        if self.position_bias and length is None:
+            raise ValueError(
+                "`position_bias=True` needs a known number of frames; pass "
+                "`position_bias=False` for variable-length inputs."
+            )
+        n = self.num_units
+        if self.scoring == "fc1":
+            self.score_kernel = self.add_weight(
+                shape=(dim, n), initializer="glorot_uniform", name="w"
+            )
+        elif self.scoring == "fc2":
+            self.hidden_kernel = self.add_weight(
+                shape=(dim, n * self.hidden_units),
+                initializer="glorot_uniform",
+                name="w1",
+            )
+            self.hidden_bias = self.add_weight(
+                shape=(n * self.hidden_units,), initializer="zeros", name="b1"
+            )
+            self.score_kernel = self.add_weight(
+                shape=(n, self.hidden_units),
+                initializer="glorot_uniform",
+                name="w2",
+            )
+        if self.position_bias:
+            self.score_bias = self.add_weight(
+                shape=(length, n), initializer="zeros", name="b"
+            )
+        if self.shifting:
+            self.alpha = self.add_weight(
+                shape=(n,), initializer="ones", name="alpha"
+            )
+            self.beta = self.add_weight(
+                shape=(n,), initializer="zeros", name="beta"
+            )
+
+    def _scores(self, inputs):
+        if self.scoring == "fc1":
+            scores = ops.matmul(inputs, self.score_kernel)
+        elif self.scoring == "fc2":
+            hidden = ops.tanh(
+                ops.add(
+                    ops.matmul(inputs, self.hidden_kernel), self.hidden_bias
+                )
+            )
+            shape = ops.shape(hidden)
+            hidden = ops.reshape(
+                hidden,
+                (shape[0], shape[1], self.num_units, self.hidden_units),
+            )
+            scores = ops.sum(ops.multiply(hidden, self.score_kernel), axis=-1)
+        else:
+            shape = ops.shape(inputs)
+            scores = ops.zeros((shape[0], shape[1], self.num_units))
+        if self.position_bias:
+            scores = ops.add(scores, self.score_bias)
+        return ops.cast(scores, "float32")
+
+    def call(self, inputs, frame_mask=None, return_attention=False):
+        scores = self._scores(inputs)  # (B, T, N), float32
+        if frame_mask is not None:
+            valid = ops.expand_dims(ops.cast(frame_mask, "bool"), -1)
+            scores = ops.where(valid, scores, _MASKED_SCORE)
+        weights = ops.softmax(scores, axis=1)
+        if frame_mask is not None:
+            # A video without real frames: every score is masked, so the
+            # softmax is uniform; zero it rather than pool padding.
+            weights = ops.multiply(weights, ops.cast(valid, weights.dtype))
+        weights = ops.transpose(weights, (0, 2, 1))  # (B, N, T)
+        pooled = ops.matmul(ops.cast(weights, inputs.dtype), inputs)
+        if self.shifting:
+            shifted = ops.add(
+                ops.multiply(pooled, self.alpha[:, None]), self.beta[:, None]
+            )
+            shifted = ops.cast(shifted, "float32")
+            norm = ops.sqrt(
+                ops.sum(ops.square(shifted), axis=-1, keepdims=True)
+                + self.epsilon
+            )
+            pooled = ops.cast(
+                ops.divide(shifted, norm * math.sqrt(self.num_units)),
+                inputs.dtype,
+            )
+        shape = ops.shape(pooled)
+        outputs = ops.reshape(pooled, (shape[0], shape[1] * shape[2]))
+        if return_attention:
+            return outputs, weights
+        return outputs
+
+    def compute_output_shape(self, inputs_shape, frame_mask_shape=None):
+        input_shape = inputs_shape
+        dim = input_shape[2]
+        return (input_shape[0], None if dim is None else dim * self.num_units)
+
+    def compute_output_spec(
+        self, inputs, frame_mask=None, return_attention=False
+    ):
+        out = keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
+        )
+        if return_attention:
+            weights = keras.KerasTensor(
+                (inputs.shape[0], self.num_units, inputs.shape[1]),
+                dtype="float32",
+            )
+            return out, weights
+        return out
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_units=self.num_units,
+            scoring=self.scoring,
+            hidden_units=self.hidden_units,
+            shifting=self.shifting,
+            position_bias=self.position_bias,
+            epsilon=self.epsilon,
+        )
+        return config

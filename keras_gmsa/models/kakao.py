@@ -1,0 +1,93 @@
+"""Kakao Brain's YouTube-8M 2018 systems (Kim et al., ECCV-W 2018).
+
+- ``kakao_blstm``: a multimodal fusion (`MultimodalFusion`: ``concat``,
+  ``sum``, ``image_guided`` or ``audio_guided`` with a window of w frames),
+  a one-layer bidirectional LSTM over the real frames, the average of its
+  outputs over the real frames, the head (MoE with 2 experts: the
+  "MC/MA-BLSTM-MoE2" ensemble members).
+- ``kakao_netvlad``: a fusion, optional differential features
+  (`DifferentialFeatures`, "diff"), `NetVLAD` with 64 clusters, a hidden
+  layer, the head (MoE with 4 experts: "MC-NetVLAD-diff-C64-MoE4").
+
+Both take the GMSA inputs (rgb, audio uint8 frames, num_frames). Choices
+the paper leaves open, documented here:
+
+- BLSTM width: 512 units per direction (a 1024-wide output, the starter
+  LSTM's width); the paper says only "one layer".
+- NetVLAD is followed by a 1024-unit ReLU layer before the head, as in
+  Miech et al.'s NetVLAD model the paper builds on.
+- Training: Adam with lr 1e-3 (the paper's), the global gradient norm
+  clipped to 5 (BLSTM) or 1 (NetVLAD), the paper's "clipping value". Its
+  0.95 learning-rate decay is left to the training schedule
+  (`keras_gmsa.callbacks.paper_schedule` or the user's).
+- The default fusion is image-guided attention with w = 5, the window the
+  paper chose for its ensemble; ``window=None`` is its "all".
+"""
+
+import keras
+
+from keras_gmsa.layers import DifferentialFeatures
+from keras_gmsa.layers import MaskedMeanPooling
+from keras_gmsa.layers import MultimodalFusion
+from keras_gmsa.layers import NetVLAD
+from keras_gmsa.models import common
+
+_COMMON = dict(
+    common.FRAME_OPTIONS,
+    head="moe",
+    fusion="image_guided",
+    window=5,
+    learning_rate=1e-3,
+)
+BLSTM_OPTIONS = dict(_COMMON, lstm_units=512, num_mixtures=2, clipnorm=5.0)
+NETVLAD_OPTIONS = dict(
+    _COMMON,
+    fusion="concat",
+    differential=False,
+    num_clusters=64,
+    hidden_dim=1024,
+    num_mixtures=4,
+    clipnorm=1.0,
+)
+
+
+def _fuse(inputs, frame_mask, frames, opts):
+    if set(frames) != {"rgb", "audio"}:
+        raise ValueError(
+            "Kakao Brain's fusions join a visual and an audio stream: "
+            f"`features` must have 'rgb' and 'audio'; got {sorted(frames)}."
+        )
+    return MultimodalFusion(opts["fusion"], opts["window"], name="fusion")(
+        frames["rgb"], frames["audio"], frame_mask=frame_mask
+    )
+
+
+def build_blstm(name, mask=None, W=None, L=None, **options):
+    """``kakao_blstm``; see the module docstring."""
+    common.no_mask(name, mask, W, L)
+    opts = dict(BLSTM_OPTIONS, **options)
+    common.check_positive(opts, "lstm_units")
+    inputs, frame_mask, frames = common.frame_inputs(opts)
+    x = _fuse(inputs, frame_mask, frames, opts)
+    x = keras.layers.Bidirectional(
+        keras.layers.LSTM(opts["lstm_units"], return_sequences=True),
+        name="blstm",
+    )(x, mask=frame_mask)
+    x = MaskedMeanPooling(name="temporal_mean")(x, frame_mask=frame_mask)
+    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+
+
+def build_netvlad(name, mask=None, W=None, L=None, **options):
+    """``kakao_netvlad``; see the module docstring."""
+    common.no_mask(name, mask, W, L)
+    opts = dict(NETVLAD_OPTIONS, **options)
+    common.check_positive(opts, "num_clusters", "hidden_dim")
+    inputs, frame_mask, frames = common.frame_inputs(opts)
+    x = _fuse(inputs, frame_mask, frames, opts)
+    if opts["differential"]:
+        x = DifferentialFeatures(name="differential")(x, frame_mask=frame_mask)
+    x = NetVLAD(opts["num_clusters"], name="netvlad")(x, frame_mask=frame_mask)
+    x = keras.layers.Dense(
+        opts["hidden_dim"], activation="relu", name="hidden"
+    )(x)
+    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)

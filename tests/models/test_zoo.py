@@ -1,0 +1,167 @@
+"""Every non-GMSA system of the zoo: build, train on real records, save/load.
+
+The GMSA family has its own tests (test_build_model.py); here each other
+name of `list_models()` (and the heads and fusions worth a case of their
+own) trains a few steps on real TFRecords read by `dataset_for_model`,
+its loss goes down, and a `.keras` round trip gives the same predictions.
+Padding must stay invisible to frame-level models.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_gmsa
+from keras_gmsa import data
+from keras_gmsa.data import synthetic
+from keras_gmsa.models import gmsa
+
+CLASSES = 6
+FRAMES = 10
+
+# Small widths; the defaults are the papers' (see each model's module).
+CASES = {
+    "video_logistic": {},
+    "video_moe": {},
+    "video_conditional": dict(conditional_rank=16, conditional_steps=2),
+    "frame_logistic": dict(head="cg_moe"),
+    "dbof": dict(num_samples=6, cluster_size=32, hidden_dim=16),
+    "frame_lstm": dict(lstm_units=8, head="cg_logistic"),
+    "attention_cluster": dict(num_units=3),
+    "kakao_blstm": dict(lstm_units=8, window=3),
+    "kakao_netvlad": dict(
+        num_clusters=4,
+        hidden_dim=16,
+        differential=True,
+        fusion="audio_guided",
+        window=None,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    root = tmp_path_factory.mktemp("records")
+    gen = synthetic.SyntheticYT8M(
+        num_classes=CLASSES, max_frames=FRAMES, min_frames=3, seed=0
+    )
+    synthetic.write_dataset(
+        root, 96, num_shards=1, generator=gen, layouts=("frame", "video")
+    )
+    return root
+
+
+def test_every_registered_name_has_a_case_here_or_in_the_gmsa_tests():
+    covered = {case.split("-")[0] for case in CASES} | set(gmsa.GMSA_NAMES)
+    assert covered == set(keras_gmsa.list_models())
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_trains_on_records_saves_and_loads(case, records, tmp_path):
+    name = case.split("-")[0]
+    options = dict(num_classes=CLASSES, learning_rate=0.02, **CASES[case])
+    if not name.startswith("video"):
+        options["max_frames"] = FRAMES
+    model = keras_gmsa.build_model(name, **options)
+    if keras.backend.backend() == "tensorflow":
+        # Tracing costs more than it saves on a dozen tiny steps.
+        model.compile(
+            optimizer=model.optimizer, loss=model.loss, run_eagerly=True
+        )
+    layout = "video" if name.startswith("video") else "frame"
+    pattern = str(records / layout / "*.tfrecord")
+    train = data.dataset_for_model(
+        model,
+        pattern,
+        batch_size=32,
+        shuffle=True,
+        seed=0,
+        repeat=True,
+        sample_given_labels=True,
+    )
+    history = model.fit(train, steps_per_epoch=3, epochs=4, verbose=0)
+    loss = history.history["loss"]
+    assert loss[-1] < loss[0], loss
+
+    features, _ = next(
+        data.dataset_for_model(
+            model, pattern, batch_size=32
+        ).as_numpy_iterator()
+    )
+    before = keras.ops.convert_to_numpy(model.predict_on_batch(features))
+    assert before.shape == (32, CLASSES)
+    assert np.isfinite(before).all()
+    assert before.min() >= 0 and before.max() <= 1
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    after = keras.ops.convert_to_numpy(loaded.predict_on_batch(features))
+    np.testing.assert_allclose(after, before, atol=1e-5)
+
+    if layout == "frame":
+        # Frames past num_frames do not count.
+        short = int(np.argmin(features["num_frames"]))
+        n = int(features["num_frames"][short])
+        assert n < FRAMES
+        changed = {k: v.copy() for k, v in features.items()}
+        for key in ("rgb", "audio"):
+            changed[key][short, n:] = 255 - changed[key][short, n:]
+        moved = keras.ops.convert_to_numpy(loaded.predict_on_batch(changed))
+        np.testing.assert_allclose(moved[short], before[short], atol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["logistic", "moe", "cg_moe", "conditional"])
+def test_any_head_on_a_gmsa_model(head):
+    options = dict(
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        features={"rgb": 16, "audio": 8},
+        num_heads=2,
+        hidden_dim=12,
+        conditional_rank=4,
+        compile=False,
+    )
+    plain = keras_gmsa.build_model("gateop", mask="tp", W=2, **options)
+    model = keras_gmsa.build_model(
+        "gateop", mask="tp", W=2, head=head, **options
+    )
+    hidden = plain.get_layer("predictions").input.shape[-1]
+    assert hidden == 12
+    extra = model.count_params() - plain.count_params()
+    logistic = (hidden + 1) * CLASSES
+    expected = {
+        "logistic": 0,
+        # gate (no bias) over 3 options, 2 experts with bias, minus logistic
+        "moe": hidden * CLASSES * 3 + (hidden + 1) * CLASSES * 2 - logistic,
+        "cg_moe": hidden * (hidden + 1)
+        + hidden * CLASSES * 3
+        + (hidden + 1) * CLASSES * 2
+        - logistic,
+        # u, v, gating, classifier at rank 4
+        "conditional": (hidden + 1) * 4
+        + (CLASSES + 1) * 4
+        + 5 * 4
+        + 5 * CLASSES
+        - logistic,
+    }[head]
+    assert extra == expected
+    assert ("given_labels" in model.input) == (head == "conditional")
+
+
+def test_unknown_heads_fusions_and_bad_options_are_refused():
+    with pytest.raises(ValueError, match="`head` must be one of"):
+        keras_gmsa.build_model("dbof", head="svm")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        keras_gmsa.build_model("kakao_blstm", fusion="product")
+    with pytest.raises(ValueError, match="odd positive integer"):
+        keras_gmsa.build_model("kakao_blstm", window=4)
+    with pytest.raises(ValueError, match="has no attention mask"):
+        keras_gmsa.build_model("attention_cluster", mask="tp", W=3)
+    with pytest.raises(ValueError, match="num_units"):
+        keras_gmsa.build_model("attention_cluster", num_units={"rgb": 4})
+    with pytest.raises(ValueError, match="'rgb' and 'audio'"):
+        keras_gmsa.build_model(
+            "kakao_netvlad", features={"rgb": 8}, num_clusters=2
+        )
+    with pytest.raises(ValueError, match="`lstm_units`"):
+        keras_gmsa.build_model("frame_lstm", lstm_units=0)
