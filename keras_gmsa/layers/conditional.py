@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers._trainable import propagate_frozen
 from keras_gmsa.layers.heads import ContextGating
 
 
@@ -105,6 +106,7 @@ class ConditionalInference(keras.layers.Layer):
         self.label_factor.build((input_shape[0], self.num_classes))
         self.gating.build((input_shape[0], self.rank))
         self.classifier.build((input_shape[0], self.rank))
+        propagate_frozen(self)
 
     def conditional(self, inputs, given_labels):
         """f(x, l): ``(B, C)`` float32 probabilities."""

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers._trainable import propagate_frozen
 from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
 from keras_gmsa.layers.gated_context_mha import GatedContextMHA
 from keras_gmsa.layers.local_masked_mha import LocalMaskedMHA
@@ -163,6 +164,7 @@ class EncoderBlock(keras.layers.Layer):
         self._dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy
         )
+        propagate_frozen(self)
 
     def call(
         self,

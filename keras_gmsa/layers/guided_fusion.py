@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_gmsa import masks as masks_lib
+from keras_gmsa.layers._trainable import propagate_frozen
 
 FUSIONS = ("concat", "sum", "image_guided", "audio_guided")
 
@@ -103,6 +104,7 @@ class MultimodalFusion(keras.layers.Layer):
             self._window_mask = masks_lib.local_mask(
                 f"tp{self.window // 2}", length
             )
+        propagate_frozen(self)
 
     def _attention_mask(self, length, frame_mask):
         mask = None

@@ -8,6 +8,8 @@ heads also use.
 import keras
 from keras import ops
 
+from keras_gmsa.layers._trainable import propagate_frozen
+
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
 class MixtureOfExperts(keras.layers.Layer):
@@ -77,6 +79,7 @@ class MixtureOfExperts(keras.layers.Layer):
     def build(self, input_shape):
         self.gate.build(input_shape)
         self.experts.build(input_shape)
+        propagate_frozen(self)
 
     def call(self, inputs):
         gates = ops.reshape(
@@ -158,6 +161,7 @@ class ContextGating(keras.layers.Layer):
         if self.batch_normalization:
             self.norm = keras.layers.BatchNormalization(name="gate_norm")
             self.norm.build(tuple(input_shape[:-1]) + (dim,))
+        propagate_frozen(self)
 
     def call(self, inputs, training=None):
         gate = self.dense(inputs)

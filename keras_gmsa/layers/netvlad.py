@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers._trainable import propagate_frozen
+
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
 class NetVLAD(keras.layers.Layer):
@@ -65,6 +67,7 @@ class NetVLAD(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(stddev=dim**-0.5),
             name="centers",
         )
+        propagate_frozen(self)
 
     def _normalize(self, x):
         norm = ops.sqrt(

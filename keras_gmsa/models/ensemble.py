@@ -18,7 +18,8 @@ def build_ensemble(members, name="ensemble", compile=True, learning_rate=0.05):
         members: trained `keras.Model`s with dict inputs (any mix of frame-
             and video-level models); inputs with the same name must have
             the same shape and dtype, and every member must predict the
-            same number of classes. They are frozen.
+            same number of classes. The ensemble holds frozen, uncompiled
+            copies of them; the members themselves are not changed.
         name: the model's name.
         compile: compile with Adam(`learning_rate`) and binary
             cross-entropy, ready for ``fit`` on validation data.
@@ -68,8 +69,16 @@ def build_ensemble(members, name="ensemble", compile=True, learning_rate=0.05):
         )
     outputs = []
     for member in members:
-        member.trainable = False
-        outputs.append(member({key: inputs[key] for key in member.input}))
+        # A weight-sharing copy would drag the member's optimizer into the
+        # file; an uncompiled clone with the same weights does not.
+        copy = keras.Model.from_config(member.get_config())
+        copy.set_weights(member.get_weights())
+        # Frozen layer by layer: layer configs keep `trainable`, so the
+        # members stay frozen in a loaded ensemble too.
+        for layer in copy.layers:
+            layer.trainable = False
+        copy.trainable = False
+        outputs.append(copy({key: inputs[key] for key in member.input}))
     mixed = LogitEnsemble(len(members), name="predictions")(outputs)
     model = keras.Model(inputs, mixed, name=name)
     if compile:

@@ -165,3 +165,78 @@ def test_unknown_heads_fusions_and_bad_options_are_refused():
         )
     with pytest.raises(ValueError, match="`lstm_units`"):
         keras_gmsa.build_model("frame_lstm", lstm_units=0)
+
+
+def test_ensemble_learns_logit_weights_on_validation_and_saves(
+    records, tmp_path
+):
+    pattern = str(records / "video" / "*.tfrecord")
+    members = []
+    for name in ("video_logistic", "video_moe"):
+        member = keras_gmsa.build_model(
+            name, num_classes=CLASSES, learning_rate=0.05
+        )
+        train = data.dataset_for_model(
+            member, pattern, batch_size=32, repeat=True
+        )
+        member.fit(train, steps_per_epoch=3, epochs=1, verbose=0)
+        members.append(member)
+    ensemble = keras_gmsa.build_ensemble(members, learning_rate=0.2)
+    assert len(ensemble.trainable_weights) == 1  # the mixing weights only
+    frozen = [m.get_weights() for m in members]
+    validation = data.dataset_for_model(
+        ensemble, pattern, batch_size=32, repeat=True
+    )
+    history = ensemble.fit(validation, steps_per_epoch=3, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    for member, weights in zip(members, frozen, strict=True):
+        for now, before in zip(member.get_weights(), weights, strict=True):
+            np.testing.assert_array_equal(now, before)
+    mix = keras_gmsa.models.ensemble_weights(ensemble)
+    assert set(mix) == {"video_logistic", "video_moe"}
+    assert abs(sum(mix.values()) - 1) < 1e-6
+    assert abs(mix["video_logistic"] - 0.5) > 1e-3  # it learned something
+    features, _ = next(
+        data.dataset_for_model(
+            ensemble, pattern, batch_size=32
+        ).as_numpy_iterator()
+    )
+    before = keras.ops.convert_to_numpy(ensemble.predict_on_batch(features))
+    path = tmp_path / "ensemble.keras"
+    ensemble.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.predict_on_batch(features)),
+        before,
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="different numbers of classes"):
+        keras_gmsa.build_ensemble(
+            [members[0], keras_gmsa.build_model("video_moe", num_classes=3)]
+        )
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: keras_gmsa.layers.MixtureOfExperts(3),
+        lambda: keras_gmsa.layers.ContextGating(batch_normalization=True),
+        lambda: keras_gmsa.layers.ConditionalInference(3, steps=1, rank=2),
+        lambda: keras_gmsa.layers.NetVLAD(2),
+        lambda: keras_gmsa.layers.EncoderBlock(num_heads=2, ff_dim=4),
+    ],
+)
+def test_frozen_composite_layers_load_frozen(layer):
+    layer = layer()
+    layer.trainable = False
+    clone = type(layer).from_config(layer.get_config())
+    args = {
+        "ConditionalInference": (
+            (np.ones((2, 4), "float32"), np.zeros((2, 3))),
+        ),
+        "NetVLAD": ((np.ones((2, 3, 4), "float32"),),),
+        "EncoderBlock": ((np.ones((2, 3, 4), "float32"),),),
+    }.get(type(layer).__name__, ((np.ones((2, 4), "float32"),),))
+    clone(*args[0])
+    assert clone.trainable_weights == []
+    assert all(not v.trainable for v in clone.weights)
