@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 BACKENDS ?= tensorflow jax torch
 # The demo's timings were measured on JAX; any backend works.
 DEMO_BACKEND ?= jax
-PYTEST_ARGS ?=
+# Two pytest workers per backend (the machine has 2 cores); a test file
+# stays on one worker, so its shared fixtures and trained models are reused.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install test demo lint clean
 

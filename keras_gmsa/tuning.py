@@ -41,6 +41,7 @@ from keras_gmsa.search_space import L_VALUES
 from keras_gmsa.search_space import MASK_KINDS
 from keras_gmsa.search_space import TUNERS
 from keras_gmsa.search_space import W_VALUES
+from keras_gmsa.search_space import ZOO_SPACES
 
 OBJECTIVE = keras_tuner.Objective("val_gap", direction="max")
 
@@ -150,6 +151,84 @@ class GMSAHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, callbacks=callbacks, **kwargs)
 
 
+class ZooHyperModel(GMSAHyperModel):
+    """A search over one of the other zoo models' options.
+
+    The space is ``ZOO_SPACES[name]`` (the options each paper ablates:
+    cluster size and shifting for Attention Clusters, fusion and window for
+    Kakao Brain's BLSTM, experts and chain length for its heads, ...) or
+    the ``space`` given, plus the log-uniform learning rate. Choices that
+    are not all of one type (a window of 5, 9, 13 or None) are searched as
+    their text and turned back into values. Trials are scored by the exact
+    validation GAP, as in `GMSAHyperModel`.
+
+    Args:
+        name: a `keras_gmsa.list_models()` name.
+        space: ``{option: values}``; default ``ZOO_SPACES[name]``.
+        learning_rate: ``(low, high)`` or a fixed float.
+        validation_steps: validation batches per evaluation (None: all).
+        **model_options: fixed options for `keras_gmsa.build_model`.
+
+    Example:
+    >>> hypermodel = ZooHyperModel("attention_cluster")  # doctest: +SKIP
+    >>> tuner = make_tuner("random", hypermodel, "runs/tune-ac")
+    """
+
+    def __init__(
+        self,
+        name,
+        space=None,
+        learning_rate=(1e-4, 1e-2),
+        validation_steps=None,
+        **model_options,
+    ):
+        keras_tuner.HyperModel.__init__(self, name=name, tunable=True)
+        if name not in keras_gmsa.list_models():
+            raise ValueError(
+                f"Unknown model {name!r}. Allowed: "
+                f"{', '.join(keras_gmsa.list_models())}."
+            )
+        if space is None:
+            if name not in ZOO_SPACES:
+                raise ValueError(
+                    f"No default search space for {name!r}; pass `space`. "
+                    f"Defaults exist for {sorted(ZOO_SPACES)} (GMSA models: "
+                    "GMSAHyperModel)."
+                )
+            space = ZOO_SPACES[name]
+        if not space or any(not values for values in space.values()):
+            raise ValueError(f"Every option needs values; got {space!r}.")
+        self.model_name = name
+        self.space = {key: tuple(values) for key, values in space.items()}
+        self.learning_rate = learning_rate
+        self.validation_steps = validation_steps
+        self.model_options = model_options
+
+    @staticmethod
+    def _plain(values):
+        kinds = {type(v) for v in values}
+        return len(kinds) == 1 and kinds <= {int, float, str, bool}
+
+    def build(self, hp):
+        options = {}
+        for key, values in self.space.items():
+            if self._plain(values):
+                options[key] = hp.Choice(key, list(values))
+            else:
+                text = {str(v): v for v in values}
+                options[key] = text[hp.Choice(key, list(text))]
+        if isinstance(self.learning_rate, (tuple, list)):
+            low, high = self.learning_rate
+            options["learning_rate"] = hp.Float(
+                "learning_rate", low, high, sampling="log"
+            )
+        else:
+            options["learning_rate"] = float(self.learning_rate)
+        return keras_gmsa.build_model(
+            self.model_name, **options, **self.model_options
+        )
+
+
 def make_tuner(
     kind,
     hypermodel,
@@ -204,6 +283,16 @@ def summary(tuner, num_trials=10):
         tuner.oracle.get_best_trials(num_trials), start=1
     ):
         values = trial.hyperparameters.values
+        if "combination" not in values:
+            rows.append(
+                {
+                    "rank": rank,
+                    "trial": trial.trial_id,
+                    "values": dict(values),
+                    "val_gap": trial.score,
+                }
+            )
+            continue
         rows.append(
             {
                 "rank": rank,
@@ -221,6 +310,16 @@ def summary(tuner, num_trials=10):
 
 def summary_table(rows):
     """Markdown table of `summary` rows."""
+    if rows and "values" in rows[0]:
+        keys = list(rows[0]["values"])
+        lines = [
+            "| rank | " + " | ".join(keys) + " | val GAP |",
+            "|---|" + "---|" * len(keys) + "---|",
+        ]
+        for r in rows:
+            cells = " | ".join(str(r["values"].get(k)) for k in keys)
+            lines.append(f"| {r['rank']} | {cells} | {r['val_gap']:.4f} |")
+        return "\n".join(lines)
     lines = [
         "| rank | combination | mask | W | L | learning rate | val GAP |",
         "|---|---|---|---|---|---|---|",

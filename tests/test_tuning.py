@@ -189,3 +189,45 @@ def test_paper_grid_entry_point_runs_one_trial(records, tmp_path, capsys):
     # GridSearch starts at the first value of each hyperparameter.
     assert rows[0]["combination"] == "gateatt" and rows[0]["mask"] == "bd2"
     assert rows[0]["learning_rate"] is None  # fixed at 2e-4
+
+
+def test_zoo_search_over_kakao_fusions_and_windows(records, tmp_path):
+    from keras_gmsa import data
+
+    hypermodel = tuning.ZooHyperModel(
+        "kakao_blstm",
+        learning_rate=0.01,
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        lstm_units=4,
+        num_mixtures=1,
+        space={"fusion": ("sum", "image_guided"), "window": (3, None)},
+    )
+    tuner = tuning.make_tuner(
+        "random", hypermodel, str(tmp_path), "zoo", max_trials=2, seed=1
+    )
+    model = hypermodel.build(tuner.oracle.get_space())
+    train = data.dataset_for_model(
+        model, f"{records}/train*.tfrecord", batch_size=16, repeat=True
+    )
+    validation = data.dataset_for_model(
+        model, f"{records}/validate*.tfrecord", batch_size=32
+    )
+    tuner.search(
+        train,
+        steps_per_epoch=2,
+        epochs=1,
+        validation_data=validation,
+        verbose=0,
+    )
+    rows = tuning.summary(tuner)
+    assert len(rows) == 2
+    for row in rows:
+        assert row["values"]["fusion"] in ("sum", "image_guided")
+        # A mixed choice (an int or None) is searched as text.
+        assert row["values"]["window"] in ("3", "None")
+        assert 0 < row["val_gap"] <= 1
+    assert "| rank | fusion | window | val GAP |" in tuning.summary_table(rows)
+    with pytest.raises(ValueError, match="No default search space"):
+        tuning.ZooHyperModel("frame_logistic")
+    assert set(tuning.ZOO_SPACES) <= set(tuning.keras_gmsa.list_models())

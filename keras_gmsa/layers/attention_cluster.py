@@ -30,7 +30,9 @@ class AttentionCluster(keras.layers.Layer):
 
         v_n <- (alpha_n v_n + beta_n) / (sqrt(N) ||alpha_n v_n + beta_n||)
 
-    with learnable scalars alpha_n (init 1) and beta_n (init 0); the norm is
+    with learnable scalars alpha_n and beta_n (init 1 and 0: each unit starts
+    as its plain normalised pooling; the authors' Flash-MNIST code draws
+    them at random, pass initializers for that); the norm is
     ``sqrt(||.||^2 + epsilon)``, so every unit's output has norm
     1/sqrt(N) and the concatenation norm 1. The N outputs are concatenated.
 
@@ -43,6 +45,7 @@ class AttentionCluster(keras.layers.Layer):
         position_bias: learn a bias per frame position in the scorer;
             needs a known number of frames.
         epsilon: added to the squared norm in the shifting operation.
+        alpha_initializer, beta_initializer: of the shifting scalars.
 
     Call arguments:
         inputs: ``(B, T, D)`` frame features.
@@ -72,6 +75,8 @@ class AttentionCluster(keras.layers.Layer):
         shifting=True,
         position_bias=True,
         epsilon=1e-12,
+        alpha_initializer="ones",
+        beta_initializer="zeros",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -95,6 +100,8 @@ class AttentionCluster(keras.layers.Layer):
         self.shifting = bool(shifting)
         self.position_bias = bool(position_bias) and scoring != "average"
         self.epsilon = epsilon
+        self.alpha_initializer = keras.initializers.get(alpha_initializer)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
 
     def build(self, inputs_shape, frame_mask_shape=None):
         input_shape = inputs_shape
@@ -131,10 +138,10 @@ class AttentionCluster(keras.layers.Layer):
             )
         if self.shifting:
             self.alpha = self.add_weight(
-                shape=(n,), initializer="ones", name="alpha"
+                shape=(n,), initializer=self.alpha_initializer, name="alpha"
             )
             self.beta = self.add_weight(
-                shape=(n,), initializer="zeros", name="beta"
+                shape=(n,), initializer=self.beta_initializer, name="beta"
             )
 
     def _scores(self, inputs):
@@ -218,5 +225,11 @@ class AttentionCluster(keras.layers.Layer):
             shifting=self.shifting,
             position_bias=self.position_bias,
             epsilon=self.epsilon,
+            alpha_initializer=keras.initializers.serialize(
+                self.alpha_initializer
+            ),
+            beta_initializer=keras.initializers.serialize(
+                self.beta_initializer
+            ),
         )
         return config
