@@ -41,7 +41,9 @@ DEFAULTS = {
     # model expects; gs:// works).
     "train": None,
     "validation": None,
-    "features": {"rgb": 1024, "audio": 128},
+    # None: the model's own (rgb/audio frames, or mean_rgb/mean_audio for
+    # video-level models).
+    "features": None,
     "num_classes": 3862,
     "max_frames": 300,
     "shuffle_buffer": 2048,
@@ -51,7 +53,8 @@ DEFAULTS = {
     "schedule": "paper",
     "batch_size": 64,
     "validation_batch_size": 256,
-    "learning_rate": 2e-4,
+    # None: the model's paper's (GMSA 2e-4, starter 0.01, ...).
+    "learning_rate": None,
     "steps_per_validation": 1000,
     "max_validations": 100,
     "validation_steps": None,
@@ -212,6 +215,20 @@ def distribution_scope(distribute, batch_size):
     return scope, replicas
 
 
+def _model_options(config):
+    """build_model options from a run config, for frame- or video-level
+    models alike (video-level models have no ``max_frames``)."""
+    from keras_gmsa.models import registry
+
+    allowed = registry.model_options(config["model"])
+    options = dict(num_classes=config["num_classes"])
+    for key in ("features", "learning_rate", "max_frames"):
+        if config[key] is not None and key in allowed:
+            options[key] = config[key]
+    options.update(config["model_options"])
+    return options
+
+
 def _datasets(model, config, data_seed):
     from keras_gmsa import data
 
@@ -318,11 +335,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
             mask=config["mask"],
             W=config["W"],
             L=config["L"],
-            features=config["features"],
-            num_classes=config["num_classes"],
-            max_frames=config["max_frames"],
-            learning_rate=config["learning_rate"],
-            **config["model_options"],
+            **_model_options(config),
         )
         # A resumed run must not replay the batches it has already seen.
         train_data, validation = _datasets(

@@ -102,6 +102,15 @@ for _name, _builder, _options, _text in (
     )
 
 
+def model_options(name):
+    """The options `build_model(name, ...)` accepts, as a frozenset."""
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
+        )
+    return _REGISTRY[name][1]
+
+
 def list_models(with_descriptions=False):
     """Names of every model `build_model` can build, sorted.
 

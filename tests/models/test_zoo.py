@@ -7,6 +7,8 @@ its loss goes down, and a `.keras` round trip gives the same predictions.
 Padding must stay invisible to frame-level models.
 """
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -240,3 +242,48 @@ def test_frozen_composite_layers_load_frozen(layer):
     clone(*args[0])
     assert clone.trainable_weights == []
     assert all(not v.trainable for v in clone.weights)
+
+
+def test_keras_gmsa_train_runs_a_video_level_conditional_model(
+    records, tmp_path, capsys
+):
+    from keras_gmsa import cli
+
+    pattern = str(records / "video" / "*.tfrecord")
+    run_dir = tmp_path / "run"
+    code = cli.main(
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--model",
+            "video_conditional",
+            "--train",
+            pattern,
+            "--validation",
+            pattern,
+            "--num-classes",
+            str(CLASSES),
+            "--batch-size",
+            "16",
+            "--steps-per-validation",
+            "2",
+            "--max-validations",
+            "2",
+            "--option",
+            "conditional_rank=8",
+            "--option",
+            "conditional_steps=2",
+            "--no-tensorboard",
+        ]
+    )
+    assert code == 0
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["intervals"] == 2
+    assert 0 < done["best"]["val_gap"] <= 1
+    model = keras.saving.load_model(run_dir / "best.keras")
+    assert "given_labels" in model.input
+    # The model's own learning rate (the starter's 0.01), not the GMSA one.
+    assert np.isclose(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), 0.01
+    )
