@@ -5,6 +5,7 @@ keras-gmsa train --run-dir DIR  train (or resume) one model on record files
 keras-gmsa evaluate MODEL PAT   exact official metrics of a saved model
 keras-gmsa predict MODEL PAT    top-k labels, Kaggle CSV or JSON lines
 keras-gmsa tune --directory DIR KerasTuner search of the GMSA masks
+keras-gmsa inspect KIND M PAT   the papers' figures (PNG) of a saved model
 keras-gmsa export MODEL DIR     TensorFlow SavedModel serving uint8 frames
 keras-gmsa synth DIR            write synthetic shards in the native formats
 keras-gmsa verify PATTERN       check TFRecord files (framing and CRCs)
@@ -109,6 +110,86 @@ def _cmd_evaluate(args):
                 f,
                 indent=1,
             )
+
+
+def _videos_for_inspection(model, pattern, count, first=0):
+    """`count` single-video feature dicts from a record pattern."""
+    from keras_gmsa import data
+
+    dataset = data.dataset_for_model(model, pattern, batch_size=1)
+    videos = []
+    for index, (features, _) in enumerate(dataset.as_numpy_iterator()):
+        if index < first:
+            continue
+        videos.append({k: v[0] for k, v in features.items()})
+        if len(videos) == count:
+            break
+    if len(videos) < count:
+        raise ValueError(
+            f"{pattern} has {first + len(videos)} videos; asked for video "
+            f"{first + count - 1}."
+        )
+    return videos
+
+
+def _cmd_inspect(args):
+    import json
+
+    import keras
+    import numpy as np
+
+    from keras_gmsa import analysis
+    from keras_gmsa import data
+
+    model = keras.saving.load_model(args.model)
+    out = args.out or f"{args.kind}.png"
+    video = _videos_for_inspection(model, args.pattern, 1, args.video)[0]
+    if args.kind == "similarity":
+        result = analysis.similarity_and_attention(
+            model, video, args.modality, tuple(args.heads), path=out
+        )
+        summary = {
+            "frames": len(result["similarity"]),
+            "mean_similarity": float(result["similarity"].mean()),
+        }
+    elif args.kind == "profiles":
+        baseline = (
+            keras.saving.load_model(args.baseline) if args.baseline else None
+        )
+        vocab = (
+            data.Vocabulary.load(args.vocabulary) if args.vocabulary else None
+        )
+        result = analysis.attention_profiles(
+            model, video, args.modality, baseline, vocab, path=out
+        )
+        summary = {"predictions": result["predictions"]}
+    elif args.kind == "sensitivity":
+        models = {model.name: model}
+        for path in args.compare or []:
+            other = keras.saving.load_model(path)
+            models[other.name] = other
+        videos = _videos_for_inspection(
+            model, args.pattern, args.videos, args.video
+        )
+        result = analysis.local_sensitivity(
+            models,
+            videos,
+            args.modality,
+            args.neighbourhood,
+            args.probes,
+            path=out,
+        )
+        summary = {
+            k: float(np.mean(v[np.isfinite(v)]))
+            if np.isfinite(v).any()
+            else None
+            for k, v in result.items()
+        }
+    else:
+        result = analysis.cluster_weight_maps(model, video, path=out)
+        summary = {k: list(v.shape) for k, v in result.items()}
+    print(json.dumps(summary, indent=1))
+    print(f"Wrote {out}")
 
 
 def _cmd_predict(args):
@@ -454,6 +535,31 @@ def build_parser():
     )
     p.add_argument("--no-tensorboard", action="store_true")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "inspect",
+        help="attention maps, profiles, local sensitivity, cluster maps",
+        description="Figures of the GMSA paper (1, 3, 4) and of Attention "
+        "Clusters (5) for a saved model and a video of PATTERN, as PNG.",
+    )
+    p.add_argument(
+        "kind", choices=("similarity", "profiles", "sensitivity", "clusters")
+    )
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("pattern", help="records the model reads")
+    p.add_argument("--video", type=int, default=0, help="index in PATTERN")
+    p.add_argument("--modality", default="rgb")
+    p.add_argument("--heads", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--baseline", help="a .keras model to compare (profiles)")
+    p.add_argument("--vocabulary", help="vocabulary.csv for label names")
+    p.add_argument(
+        "--compare", nargs="+", help="more .keras models (sensitivity)"
+    )
+    p.add_argument("--videos", type=int, default=8, help="(sensitivity)")
+    p.add_argument("--neighbourhood", default="tp10", help="N_i, a mask spec")
+    p.add_argument("--probes", type=int, default=4)
+    p.add_argument("--out", help="the PNG (default KIND.png)")
+    p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser(
         "export",
