@@ -325,10 +325,7 @@ def sensitivity_statistic(G, neighbourhood="tp10"):
     """
     G = np.asarray(G, dtype="float64")
     n = G.shape[0]
-    spec = masks_lib.parse_mask_spec(neighbourhood)
-    inside = masks_lib._neighbourhood(
-        spec, np.arange(n)[:, None], np.arange(n)[None, :], np
-    )
+    inside = masks_lib.local_mask(neighbourhood, n, check=False)
     with np.errstate(invalid="ignore", divide="ignore"):
         local = np.where(inside, G, 0).sum(1) / inside.sum(1)
         other = np.where(~inside, G, 0).sum(1) / (~inside).sum(1)

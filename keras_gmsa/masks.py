@@ -211,13 +211,15 @@ def _neighbourhood(spec, i, j, xp):
     return xp.logical_and(within, xp.equal(xp.mod(xp.abs(i - j), spec.L), 0))
 
 
-def local_mask(spec, length, key_length=None):
+def local_mask(spec, length, key_length=None, check=True):
     """Builds one structural mask as a NumPy boolean array.
 
     Args:
         spec: a mask spec (see module docstring).
         length: number of query frames T.
         key_length: number of key frames S (default T).
+        check: refuse a local mask that covers every frame of T (see
+            `MaskSpec.check_length`); analyses of short videos pass False.
 
     Returns:
         ``np.ndarray`` of bool, shape ``(T, S)``; True = may attend.
@@ -230,7 +232,8 @@ def local_mask(spec, length, key_length=None):
            [0, 0, 1, 1]])
     """
     spec = parse_mask_spec(spec)
-    spec.check_length(length)
+    if check:
+        spec.check_length(length)
     key_length = length if key_length is None else key_length
     if spec.is_global:
         return np.ones((length, key_length), dtype=bool)

@@ -5,11 +5,10 @@ import math
 import keras
 from keras import ops
 
-SCORINGS = ("fc1", "fc2", "average")
+from keras_gmsa.layers._checks import positive_int
+from keras_gmsa.layers._gmsa_attention import masked_softmax
 
-# Added to the scores of padded frames before the softmax; exp() of it is 0
-# in float32, and it stays finite, so a video without frames gives no NaN.
-_MASKED_SCORE = -1e9
+SCORINGS = ("fc1", "fc2", "average")
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -80,14 +79,8 @@ class AttentionCluster(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for key, value in (
-            ("num_units", num_units),
-            ("hidden_units", hidden_units),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{key}` must be a positive integer; got {value!r}."
-                )
+        positive_int("num_units", num_units)
+        positive_int("hidden_units", hidden_units)
         if scoring not in SCORINGS:
             raise ValueError(
                 f"`scoring` must be one of {SCORINGS}; got {scoring!r}."
@@ -167,16 +160,12 @@ class AttentionCluster(keras.layers.Layer):
         return ops.cast(scores, "float32")
 
     def call(self, inputs, frame_mask=None, return_attention=False):
-        scores = self._scores(inputs)  # (B, T, N), float32
+        scores = ops.transpose(self._scores(inputs), (0, 2, 1))  # (B, N, T)
+        valid = None
         if frame_mask is not None:
-            valid = ops.expand_dims(ops.cast(frame_mask, "bool"), -1)
-            scores = ops.where(valid, scores, _MASKED_SCORE)
-        weights = ops.softmax(scores, axis=1)
-        if frame_mask is not None:
-            # A video without real frames: every score is masked, so the
-            # softmax is uniform; zero it rather than pool padding.
-            weights = ops.multiply(weights, ops.cast(valid, weights.dtype))
-        weights = ops.transpose(weights, (0, 2, 1))  # (B, N, T)
+            valid = ops.expand_dims(ops.cast(frame_mask, "bool"), 1)
+        # Padded frames get exactly 0; a video without real frames pools 0.
+        weights = masked_softmax(scores, valid)  # (B, N, T), float32
         pooled = ops.matmul(ops.cast(weights, inputs.dtype), inputs)
         if self.shifting:
             shifted = ops.add(

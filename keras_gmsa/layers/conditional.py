@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers._checks import positive_int
 from keras_gmsa.layers._trainable import propagate_frozen
 from keras_gmsa.layers.heads import ContextGating
 
@@ -68,15 +69,9 @@ class ConditionalInference(keras.layers.Layer):
 
     def __init__(self, num_classes, steps=4, rank=1024, l2=0.0, **kwargs):
         super().__init__(**kwargs)
-        for key, value in (
-            ("num_classes", num_classes),
-            ("steps", steps),
-            ("rank", rank),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{key}` must be a positive integer; got {value!r}."
-                )
+        positive_int("num_classes", num_classes)
+        positive_int("steps", steps)
+        positive_int("rank", rank)
         if steps > num_classes:
             raise ValueError(
                 f"`steps` ({steps}) cannot exceed `num_classes` "

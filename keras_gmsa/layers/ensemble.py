@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers._checks import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
 class LogitEnsemble(keras.layers.Layer):
@@ -36,11 +38,7 @@ class LogitEnsemble(keras.layers.Layer):
 
     def __init__(self, num_members, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_members, int) or num_members < 1:
-            raise ValueError(
-                "`num_members` must be a positive integer; got "
-                f"{num_members!r}."
-            )
+        positive_int("num_members", num_members)
         if not 0 < epsilon < 0.5:
             raise ValueError(f"`epsilon` must be in (0, 0.5); got {epsilon!r}.")
         self.num_members = num_members

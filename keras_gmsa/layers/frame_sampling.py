@@ -8,6 +8,8 @@ model's fixed-size frame sample.
 import keras
 from keras import ops
 
+from keras_gmsa.layers._checks import positive_int
+
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
 class RandomFrameSubset(keras.layers.Layer):
@@ -45,10 +47,7 @@ class RandomFrameSubset(keras.layers.Layer):
     def __init__(self, rate=0.8, count=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if count is not None:
-            if not isinstance(count, int) or count < 1:
-                raise ValueError(
-                    f"`count` must be a positive integer; got {count!r}."
-                )
+            positive_int("count", count)
         elif not 0 < rate <= 1:
             raise ValueError(f"`rate` must be in (0, 1]; got {rate!r}.")
         self.rate = rate
@@ -124,11 +123,7 @@ class SampleFrames(keras.layers.Layer):
 
     def __init__(self, num_samples=30, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(
-                "`num_samples` must be a positive integer; got "
-                f"{num_samples!r}."
-            )
+        positive_int("num_samples", num_samples)
         self.num_samples = num_samples
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

@@ -5,11 +5,10 @@ import numpy as np
 from keras import ops
 
 from keras_gmsa import masks as masks_lib
+from keras_gmsa.layers._gmsa_attention import masked_softmax
 from keras_gmsa.layers._trainable import propagate_frozen
 
 FUSIONS = ("concat", "sum", "image_guided", "audio_guided")
-
-_MASKED_SCORE = -1e9
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -101,22 +100,22 @@ class MultimodalFusion(keras.layers.Layer):
         length = visual_shape[1]
         self._window_mask = None
         if self.guided and self.window is not None and length is not None:
-            self._window_mask = masks_lib.local_mask(
-                f"tp{self.window // 2}", length
-            )
+            self._window_mask = window_mask(self.window, length)
         propagate_frozen(self)
 
     def _attention_mask(self, length, frame_mask):
         mask = None
         if self.window is not None:
             if self._window_mask is not None:
-                mask = ops.convert_to_tensor(self._window_mask)
+                # Built once in `build`; a NumPy constant is folded into
+                # the traced graph on every backend.
+                mask = self._window_mask[None]
             else:
                 mask = masks_lib.head_masks_symbolic(
                     [masks_lib.parse_mask_spec(f"tp{self.window // 2}")],
                     length,
-                )[0]
-            mask = ops.expand_dims(mask, 0)
+                )
+
         if frame_mask is not None:
             keys = ops.expand_dims(ops.cast(frame_mask, "bool"), 1)
             mask = keys if mask is None else ops.logical_and(mask, keys)
@@ -140,14 +139,9 @@ class MultimodalFusion(keras.layers.Layer):
                     ops.matmul(query, self.attention_kernel),
                     ops.transpose(keys, (0, 2, 1)),
                 )
-                scores = ops.cast(scores, "float32")
                 length = visual.shape[1] or ops.shape(visual)[1]
                 mask = self._attention_mask(length, frame_mask)
-                if mask is not None:
-                    scores = ops.where(mask, scores, _MASKED_SCORE)
-                weights = ops.softmax(scores, axis=-1)
-                if mask is not None:
-                    weights = ops.multiply(weights, ops.cast(mask, "float32"))
+                weights = masked_softmax(scores, mask)  # float32
                 context = ops.matmul(ops.cast(weights, values.dtype), values)
                 fused = ops.add(query, context)
         if frame_mask is not None:

@@ -8,6 +8,7 @@ heads also use.
 import keras
 from keras import ops
 
+from keras_gmsa.layers._checks import positive_int
 from keras_gmsa.layers._trainable import propagate_frozen
 
 
@@ -50,14 +51,8 @@ class MixtureOfExperts(keras.layers.Layer):
 
     def __init__(self, num_classes, num_mixtures=2, l2=1e-8, **kwargs):
         super().__init__(**kwargs)
-        for key, value in (
-            ("num_classes", num_classes),
-            ("num_mixtures", num_mixtures),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{key}` must be a positive integer; got {value!r}."
-                )
+        positive_int("num_classes", num_classes)
+        positive_int("num_mixtures", num_mixtures)
         if l2 < 0:
             raise ValueError(f"`l2` must be >= 0; got {l2!r}.")
         self.num_classes = num_classes

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers._checks import positive_int
 from keras_gmsa.layers._trainable import propagate_frozen
 
 
@@ -43,11 +44,7 @@ class NetVLAD(keras.layers.Layer):
 
     def __init__(self, num_clusters, epsilon=1e-12, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_clusters, int) or num_clusters < 1:
-            raise ValueError(
-                "`num_clusters` must be a positive integer; got "
-                f"{num_clusters!r}."
-            )
+        positive_int("num_clusters", num_clusters)
         if not epsilon > 0:
             raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}.")
         self.num_clusters = num_clusters

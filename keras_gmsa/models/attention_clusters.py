@@ -73,12 +73,6 @@ def build_attention_cluster(name, mask=None, W=None, L=None, **options):
     x = common.concat(pooled, "concat_modalities")
     x = keras.layers.Dropout(opts["dropout"], name="dropout")(x)
     outputs = common.apply_head(x, inputs, opts)
-    model = keras.Model(inputs, outputs, name=opts["name"] or name)
-    if opts["compile"]:
-        model.compile(
-            optimizer=keras.optimizers.RMSprop(
-                opts["learning_rate"], global_clipnorm=opts["clipnorm"]
-            ),
-            loss=keras.losses.BinaryCrossentropy(),
-        )
-    return model
+    return common.finish(
+        inputs, outputs, name, opts, optimizer=keras.optimizers.RMSprop
+    )

@@ -20,6 +20,7 @@ from keras_gmsa.layers import ContextGating
 from keras_gmsa.layers import Dequantize
 from keras_gmsa.layers import FrameMask
 from keras_gmsa.layers import MixtureOfExperts
+from keras_gmsa.layers._checks import positive_int
 
 HEADS = ("logistic", "moe", "cg_logistic", "cg_moe", "conditional")
 
@@ -63,11 +64,7 @@ def no_mask(name, mask, W, L):
 
 def check_positive(opts, *keys):
     for key in keys:
-        value = opts[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(
-                f"`{key}` must be a positive integer; got {value!r}."
-            )
+        positive_int(key, opts[key])
 
 
 def check_features(features):
@@ -176,15 +173,19 @@ def apply_head(x, inputs, opts):
     )(x)
 
 
-def finish(inputs, outputs, name, opts):
-    """The Functional model, compiled with Adam and BCE unless told not to."""
+def finish(inputs, outputs, name, opts, optimizer=None):
+    """The Functional model, compiled with binary cross-entropy and
+    `optimizer` (a `keras.optimizers` class, Adam by default) at
+    ``opts["learning_rate"]``, global norm clipped to ``opts["clipnorm"]``
+    when set; uncompiled with ``compile=False``."""
     model = keras.Model(inputs, outputs, name=opts["name"] or name)
     if opts["compile"]:
         clip = {}
         if opts.get("clipnorm"):
             clip["global_clipnorm"] = float(opts["clipnorm"])
+        optimizer = optimizer or keras.optimizers.Adam
         model.compile(
-            optimizer=keras.optimizers.Adam(opts["learning_rate"], **clip),
+            optimizer=optimizer(opts["learning_rate"], **clip),
             loss=keras.losses.BinaryCrossentropy(),
         )
     return model

@@ -20,9 +20,7 @@ the float32 weights are 48.92 MiB; GateAtt adds 2 x 300^2 per modality
 import keras
 
 from keras_gmsa import masks as masks_lib
-from keras_gmsa.layers import Dequantize
 from keras_gmsa.layers import EncoderBlock
-from keras_gmsa.layers import FrameMask
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.models import common
 
@@ -143,57 +141,21 @@ def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
     return [None] * (num_heads - len(local)) + local
 
 
-def _features(features):
-    features = dict(features)
-    if not features:
-        raise ValueError("`features` must name at least one modality.")
-    for key, dim in features.items():
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(
-                f"Feature {key!r} needs a positive integer size; got {dim!r}."
-            )
-    return features
-
-
 def build_gmsa_model(name, mask=None, W=None, L=None, **options):
     """Builds one of the GMSA family; see `keras_gmsa.build_model`."""
     opts = dict(DEFAULT_OPTIONS)
     opts.update(options)
-    features = _features(opts["features"])
-    if opts["frame_dtype"] not in ("uint8", "float32", "float16", "bfloat16"):
-        raise ValueError(
-            "frame_dtype must be 'uint8' (quantized records) or a float "
-            f"dtype. Received {opts['frame_dtype']!r}."
-        )
-    for key in (
-        "num_classes",
-        "max_frames",
-        "num_heads",
-        "num_blocks",
-        "hidden_dim",
-    ):
-        if not isinstance(opts[key], int) or opts[key] < 1:
-            raise ValueError(
-                f"`{key}` must be a positive integer. Received "
-                f"{key}={opts[key]!r}."
-            )
+    common.check_positive(
+        opts, "num_classes", "num_heads", "num_blocks", "hidden_dim"
+    )
     num_heads = opts["num_heads"]
     block_masks = resolve_masks(name, mask, W, L, num_heads)
     attention = "global" if name == "baseline" else name
-    max_frames = opts["max_frames"]
 
-    # Inputs.
-    inputs = {
-        key: keras.Input((max_frames, dim), dtype=opts["frame_dtype"], name=key)
-        for key, dim in features.items()
-    }
-    inputs["num_frames"] = keras.Input((), dtype="int32", name="num_frames")
+    # Inputs (uint8 or float frames, num_frames), padding mask, dequantize.
+    inputs, frame_mask, frames = common.frame_inputs(opts)
 
     # Layers.
-    first = next(iter(features))
-    frame_mask = FrameMask(name="frame_mask")(
-        inputs[first], inputs["num_frames"]
-    )
     encoded = []
     projection = opts["projection_dim"]
     if projection is not None and (
@@ -203,8 +165,8 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
             "`projection_dim` must be None or an integer >= num_heads. "
             f"Received {projection!r}."
         )
-    for key, dim in features.items():
-        x = Dequantize(name=f"{key}_dequantize")(inputs[key])
+    for key, x in frames.items():
+        dim = x.shape[-1]
         if projection is not None and projection != dim:
             # Optional, not in the paper: encode at a smaller width.
             x = keras.layers.Dense(projection, name=f"{key}_projection")(x)
@@ -224,11 +186,7 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
                 name=f"{key}_encoder_{index}",
             )(x, frame_mask=frame_mask)
         encoded.append(x)
-    x = (
-        keras.layers.Concatenate(axis=-1, name="concat_modalities")(encoded)
-        if len(encoded) > 1
-        else encoded[0]
-    )
+    x = common.concat(encoded, "concat_modalities")
     x = MaskedMeanPooling(name="temporal_mean")(x, frame_mask=frame_mask)
     x = keras.layers.Dense(
         opts["hidden_dim"], activation="relu", name="hidden"
@@ -237,10 +195,4 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
 
     # Outputs: the paper's Dense(num_classes, sigmoid) unless `head=`.
     outputs = common.apply_head(x, inputs, opts)
-    model = keras.Model(inputs, outputs, name=opts["name"] or name)
-    if opts["compile"]:
-        model.compile(
-            optimizer=keras.optimizers.Adam(opts["learning_rate"]),
-            loss=keras.losses.BinaryCrossentropy(),
-        )
-    return model
+    return common.finish(inputs, outputs, name, opts)
