@@ -28,8 +28,9 @@ the default here is 6 digits (64 sets, 200 videos per set: 12,800), 12
 epochs, batch 128, lr 1e-2. At that learning rate the shifting
 operation's scale invariance is what keeps training stable, which is the
 paper's argument; at lr 1e-3 and this short budget the clusters without
-shifting learn faster (FC1 at N = 16: 88.3% without, 62.6% with). A 10-digit run at 40,960 videos and 15 epochs was undertrained
-(the 19 configurations it reached, up to N = 8, all stayed below 10%).
+shifting learn faster (FC1 at N = 16: 88.3% without, 62.6% with). A
+10-digit run at 40,960 videos and 15 epochs was undertrained (the 19
+configurations it reached, up to N = 8, all stayed below 10%).
 
 It prints a Markdown table next to the paper's numbers and writes
 ``flash_digits.json`` / ``flash_digits.md`` to ``--out``.
