@@ -12,32 +12,64 @@ Keras' own. What it changes:
   values (Keras' own MHA differs between its code paths there);
 - output: rows of padded query frames are exactly zero (the output bias
   included).
+
+Cost. Self-attention without a user `attention_mask` (every model of the
+zoo) takes a cheaper path with the same outputs: every BD, TP and TD
+neighbourhood holds its own frame, so each real query row has an allowed
+key and the softmax needs neither the query mask nor a second pass zeroing
+empty rows (padded rows are dropped at the output, and zeroed in returned
+maps); the structural mask enters as an additive float32 constant
+(0 / -1e9, exact zeros after the softmax) built once at `build`, and only
+the ``(B, 1, 1, S)`` key mask is a tensor. Fewer ``(B, H, T, S)`` tensors
+are then kept for the backward pass.
 """
 
+import collections
+
 import keras
+import numpy as np
 from keras import ops
+from keras import tree
 
 from keras_gmsa import masks as masks_lib
 
 _LARGE_NEGATIVE = -1e9
 
 
-def masked_softmax(scores, mask):
+def masked_softmax(scores, mask, bias=None, zero_empty_rows=True):
     """Softmax over the last axis in float32; masked entries are exactly 0.
 
     Args:
         scores: ``(B, H, T, S)`` attention logits, any float dtype.
         mask: bool tensor broadcastable to `scores`, or None.
+        bias: optional float32 additive mask broadcastable to `scores`,
+            0 where allowed and -1e9 where not (its entries come out
+            exactly 0 in every row with an allowed key).
+        zero_empty_rows: make rows without any allowed key all zeros (a
+            second pass over the probabilities). Callers that know every
+            row they use has an allowed key pass False.
 
     Returns:
-        float32 probabilities of the shape of `scores`; rows without any
-        allowed key are all zeros.
+        float32 probabilities of the shape of `scores`.
     """
     scores = ops.cast(scores, "float32")
+    if bias is not None:
+        scores = ops.add(scores, bias)
     if mask is None:
         return ops.softmax(scores, axis=-1)
     probs = ops.softmax(ops.where(mask, scores, _LARGE_NEGATIVE), axis=-1)
+    if not zero_empty_rows:
+        return probs
     return ops.where(mask, probs, ops.zeros_like(probs))
+
+
+# The masks of one call: `pad` (padding and user masks, for global maps),
+# `local` and `local_bias` (the local maps: bool mask and additive float32
+# constant, either may be None) and `exact` (rows without any allowed key
+# must be zeros; False on the self-attention path, see the module note).
+CallMasks = collections.namedtuple(
+    "CallMasks", ["pad", "local", "local_bias", "exact"]
+)
 
 
 class GMSAAttentionBase(keras.layers.MultiHeadAttention):
@@ -68,6 +100,7 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
         super().__init__(num_heads, key_dim, flash_attention=False, **kwargs)
         self._local_specs = (masks_lib.MaskSpec("global"),) * num_heads
         self._structural_np = None
+        self._structural_bias_np = None
         self._built_length = None
 
     # ----------------------------------------------------------------- build
@@ -90,6 +123,9 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
                 self._structural_np = masks_lib.head_masks(
                     self._local_specs, length, key_length
                 )
+                self._structural_bias_np = np.where(
+                    self._structural_np, 0.0, _LARGE_NEGATIVE
+                ).astype("float32")
 
     def _local_structural(self, query, key):
         """Per-head structural mask ``(H, T, S)`` of the local path."""
@@ -127,15 +163,8 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
                 if value is query
                 else getattr(value, "_keras_mask", None)
             )
-        # Padding (and any user mask) is merged once; the local path adds
-        # its structural masks on top.
-        pad = masks_lib.merge_masks(
-            query_mask=frame_mask,
-            key_mask=value_mask,
-            attention_mask=attention_mask,
-        )
-        local = masks_lib.merge_masks(
-            structural=self._local_structural(query, key), attention_mask=pad
+        masks = self._call_masks(
+            query, key, value, frame_mask, value_mask, attention_mask
         )
         q = self._query_dense(query)
         k = self._key_dense(key)
@@ -143,15 +172,63 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
         # Same scaling order as keras' MultiHeadAttention, for bit-equality.
         q = ops.multiply(q, ops.cast(self._inverse_sqrt_key_dim, q.dtype))
         scores = ops.einsum(self._dot_product_equation, k, q)
-        output, maps = self._attend(scores, v, pad, local, training)
+        output, maps = self._attend(
+            scores, v, masks, training, return_attention_scores
+        )
         if frame_mask is not None:
             keep = ops.cast(frame_mask, output.dtype)[:, :, None]
             output = ops.multiply(output, keep)
         if return_attention_scores:
+            if not masks.exact and frame_mask is not None:
+                rows = ops.cast(frame_mask, "bool")[:, None, :, None]
+                maps = tree.map_structure(
+                    lambda m: ops.where(rows, m, ops.zeros_like(m)), maps
+                )
             return output, maps
         return output
 
-    def _attend(self, scores, value, pad_mask, local_mask, training):
+    def _call_masks(
+        self, query, key, value, frame_mask, value_mask, attention_mask
+    ):
+        structural = self._local_structural(query, key)
+        self_attention = (
+            key is query
+            and value is query
+            and attention_mask is None
+            and value_mask is frame_mask
+        )
+        if self_attention:
+            pad = masks_lib.merge_masks(key_mask=value_mask)
+            if structural is self._structural_np and structural is not None:
+                return CallMasks(pad, pad, self._structural_bias_np, False)
+            local = masks_lib.merge_masks(
+                structural=structural, attention_mask=pad
+            )
+            return CallMasks(pad, local, None, False)
+        # Padding (and any user mask) is merged once; the local path adds
+        # its structural masks on top.
+        pad = masks_lib.merge_masks(
+            query_mask=frame_mask,
+            key_mask=value_mask,
+            attention_mask=attention_mask,
+        )
+        local = masks_lib.merge_masks(structural=structural, attention_mask=pad)
+        return CallMasks(pad, local, None, True)
+
+    def _attention_maps(self, scores, masks, path):
+        """Attention maps of the ``"global"`` or ``"local"`` path."""
+        if path == "global":
+            return masked_softmax(
+                scores, masks.pad, zero_empty_rows=masks.exact
+            )
+        return masked_softmax(
+            scores,
+            masks.local,
+            bias=masks.local_bias,
+            zero_empty_rows=masks.exact,
+        )
+
+    def _attend(self, scores, value, masks, training, return_maps):
         raise NotImplementedError
 
     def _context(self, probs, value, training):

@@ -3,7 +3,59 @@ from keras import ops
 
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers._gmsa_attention import GMSAAttentionBase
-from keras_gmsa.layers._gmsa_attention import masked_softmax
+
+# Einsum equations on (B, H, T, S) maps, (B, S, H, dv) values and
+# (B, T, H, dv) contexts: the combine equation of keras' MultiHeadAttention
+# for rank-4 projections, and its two transposes.
+_COMBINE = "acbe,aecd->abcd"
+_MAPS_GRAD = "abcd,aecd->acbe"
+_VALUE_GRAD = "acbe,abcd->aecd"
+
+
+def _gate_logits(maps, kernel):
+    return ops.einsum("bhts,su->bhtu", maps, kernel)
+
+
+@ops.custom_gradient
+def _gated_context(global_maps, local_maps, global_kernel, local_kernel, value):
+    """``A V`` with ``A = A^l + R^g (A^g - A^l)``, eq. 7, keeping little.
+
+    The gradient is written out so that the backward pass keeps only the
+    two maps and the gate ``R^g`` (three ``(B, H, T, S)`` tensors, against
+    six or more that automatic differentiation keeps: the difference, the
+    combined map, the gate logits, ...); ``A`` and ``A^g - A^l`` are
+    recomputed elementwise. The matrix products are those of the
+    automatic gradient, so the arithmetic is unchanged.
+    """
+    gate = ops.sigmoid(
+        _gate_logits(global_maps, global_kernel)
+        - _gate_logits(local_maps, local_kernel)
+    )
+    combined = local_maps + gate * (global_maps - local_maps)
+    context = ops.einsum(_COMBINE, ops.cast(combined, value.dtype), value)
+
+    def grad(*args, upstream=None):
+        # TensorFlow and JAX pass the upstream gradient positionally,
+        # PyTorch as a keyword after the saved inputs.
+        upstream = args[0] if upstream is None else upstream
+        diff = global_maps - local_maps
+        combined = local_maps + gate * diff
+        d_value = ops.einsum(
+            _VALUE_GRAD, ops.cast(combined, value.dtype), upstream
+        )
+        d_maps = ops.cast(ops.einsum(_MAPS_GRAD, upstream, value), "float32")
+        d_logits = d_maps * diff * gate * (1.0 - gate)
+        d_global = d_maps * gate + ops.einsum(
+            "bhtu,su->bhts", d_logits, global_kernel
+        )
+        d_local = d_maps * (1.0 - gate) - ops.einsum(
+            "bhtu,su->bhts", d_logits, local_kernel
+        )
+        d_global_kernel = ops.einsum("bhts,bhtu->su", global_maps, d_logits)
+        d_local_kernel = -ops.einsum("bhts,bhtu->su", local_maps, d_logits)
+        return d_global, d_local, d_global_kernel, d_local_kernel, d_value
+
+    return context, grad
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -126,17 +178,30 @@ class GatedAttentionMaps(GMSAAttentionBase):
 
     def _gate_logits(self, probs, name):
         kernel = getattr(self, f"_{name}_gate_kernel")
-        logits = ops.einsum(
-            "bhts,su->bhtu", probs, ops.cast(kernel, probs.dtype)
-        )
+        logits = _gate_logits(probs, ops.cast(kernel, probs.dtype))
         bias = getattr(self, f"_{name}_gate_bias")
         if bias is not None:
             logits = logits + ops.cast(bias, probs.dtype)
         return logits
 
-    def _attend(self, scores, value, pad_mask, local_mask, training):
-        global_maps = masked_softmax(scores, pad_mask)
-        local_maps = masked_softmax(scores, local_mask)
+    def _attend(self, scores, value, masks, training, return_maps):
+        global_maps = self._attention_maps(scores, masks, "global")
+        local_maps = self._attention_maps(scores, masks, "local")
+        lean = not (
+            return_maps
+            or self.renormalize
+            or self.gate_use_bias
+            or (training and self._dropout > 0.0)
+        )
+        if lean:
+            context = _gated_context(
+                global_maps,
+                local_maps,
+                ops.cast(self._global_gate_kernel, "float32"),
+                ops.cast(self._local_gate_kernel, "float32"),
+                value,
+            )
+            return self._output_dense(context), None
         gate = ops.sigmoid(
             self._gate_logits(global_maps, "global")
             - self._gate_logits(local_maps, "local")

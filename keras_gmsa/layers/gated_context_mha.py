@@ -3,7 +3,6 @@ from keras import ops
 
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers._gmsa_attention import GMSAAttentionBase
-from keras_gmsa.layers._gmsa_attention import masked_softmax
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -105,9 +104,9 @@ class GatedContextMHA(GMSAAttentionBase):
         self._global_gate.build(context_shape)
         self._local_gate.build(context_shape)
 
-    def _attend(self, scores, value, pad_mask, local_mask, training):
-        global_maps = masked_softmax(scores, pad_mask)
-        local_maps = masked_softmax(scores, local_mask)
+    def _attend(self, scores, value, masks, training, return_maps):
+        global_maps = self._attention_maps(scores, masks, "global")
+        local_maps = self._attention_maps(scores, masks, "local")
         global_context = self._context(global_maps, value, training)
         local_context = self._context(local_maps, value, training)
         global_out = self._output_dense(global_context)

@@ -2,7 +2,6 @@ import keras
 
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers._gmsa_attention import GMSAAttentionBase
-from keras_gmsa.layers._gmsa_attention import masked_softmax
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -72,8 +71,8 @@ class LocalMaskedMHA(GMSAAttentionBase):
     def head_masks(self):
         return [None if s.is_global else str(s) for s in self._local_specs]
 
-    def _attend(self, scores, value, pad_mask, local_mask, training):
-        probs = masked_softmax(scores, local_mask)
+    def _attend(self, scores, value, masks, training, return_maps):
+        probs = self._attention_maps(scores, masks, "local")
         context = self._context(probs, value, training)
         return self._output_dense(context), probs
 

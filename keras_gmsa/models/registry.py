@@ -1,5 +1,7 @@
 """One registry maps model names to builders; users ask for a name."""
 
+import keras
+
 from keras_gmsa.models import attention_clusters
 from keras_gmsa.models import baselines
 from keras_gmsa.models import gmsa
@@ -102,13 +104,17 @@ for _name, _builder, _options, _text in (
     )
 
 
+# Options of `build_model` itself, taken by every model.
+BUILD_OPTIONS = frozenset({"dtype_policy", "jit_compile"})
+
+
 def model_options(name):
     """The options `build_model(name, ...)` accepts, as a frozenset."""
     if name not in _REGISTRY:
         raise ValueError(
             f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
         )
-    return _REGISTRY[name][1]
+    return _REGISTRY[name][1] | BUILD_OPTIONS
 
 
 def list_models(with_descriptions=False):
@@ -140,7 +146,13 @@ def build_model(name, mask=None, W=None, L=None, **options):
             (None: attend at the feature width, as the paper; an integer
             adds a Dense projection per modality first), ``hidden_dim``
             (1280), ``dropout``, ``hidden_dropout``, ``compile`` (True:
-            Adam 2e-4 and binary cross-entropy).
+            Adam 2e-4 and binary cross-entropy). Two options every model
+            takes: ``dtype_policy`` (None: the global policy; e.g.
+            ``"mixed_bfloat16"`` computes in bfloat16 with float32 weights,
+            softmaxes and outputs) and ``jit_compile`` (``"auto"``: Keras'
+            choice; True compiles the train step with XLA on TensorFlow
+            and JAX and with ``torch.compile`` on PyTorch, see
+            ``benchmarks/models.py`` for when that pays).
 
     Returns:
         A `keras.Model` with inputs named after the features plus
@@ -154,10 +166,30 @@ def build_model(name, mask=None, W=None, L=None, **options):
             f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
         )
     builder, allowed, _ = _REGISTRY[name]
-    unknown = sorted(set(options) - allowed)
+    unknown = sorted(set(options) - allowed - BUILD_OPTIONS)
     if unknown:
         raise ValueError(
             f"Unknown option(s) {unknown} for model {name!r}. Allowed: "
-            f"{', '.join(sorted(allowed))}."
+            f"{', '.join(sorted(allowed | BUILD_OPTIONS))}."
         )
-    return builder(mask=mask, W=W, L=L, **options)
+    policy = options.pop("dtype_policy", None)
+    jit_compile = options.pop("jit_compile", "auto")
+    if jit_compile not in ("auto", True, False):
+        raise ValueError(
+            f"jit_compile must be 'auto', True or False. Received "
+            f"{jit_compile!r}."
+        )
+    previous = keras.config.dtype_policy()
+    if policy is not None:
+        keras.config.set_dtype_policy(policy)
+    try:
+        model = builder(mask=mask, W=W, L=L, **options)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if jit_compile != "auto" and model.compiled:
+        model.compile(
+            optimizer=model.optimizer,
+            loss=model.loss,
+            jit_compile=jit_compile,
+        )
+    return model

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -57,6 +58,43 @@ def test_matches_numpy_reference_of_equation_7(rng, spec, renormalize):
     else:
         # The paper's claim that rows sum to one does not hold.
         assert np.abs(row_sums - 1.0).max() > 1e-3
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_written_out_gradient_equals_automatic_gradient(rng, policy):
+    # Training without maps takes the lean path (a hand-written gradient
+    # that keeps fewer tensors); asking for the maps takes the automatic
+    # one. One SGD step of each, from the same weights, must agree.
+    T = 10
+    x, frame_mask = helpers.frames_and_mask(rng, 3, T, 16, [10, 6, 0])
+    target = rng.normal(size=x.shape).astype("float32")
+    layer = GatedAttentionMaps(
+        num_heads=4, key_dim=4, local_mask="tp2", dtype=policy
+    )
+    frames = keras.Input((T, 16))
+    valid = keras.Input((T,), dtype="bool")
+    lean = keras.Model([frames, valid], layer(frames, frame_mask=valid))
+    output, _ = layer(frames, frame_mask=valid, return_attention_scores=True)
+    automatic = keras.Model([frames, valid], output)
+    _randomise_gates(layer, rng)
+    start = [helpers.to_numpy(w).copy() for w in layer.weights]
+    steps = {}
+    for name, model in (("lean", lean), ("automatic", automatic)):
+        for w, value in zip(layer.weights, start, strict=True):
+            w.assign(value)
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+        model.train_on_batch([x, frame_mask], target)
+        steps[name] = [
+            s - helpers.to_numpy(w) for w, s in zip(layer.weights, start)
+        ]
+    tol = 1e-5 if policy == "float32" else 2e-2
+    for w, a, b in zip(layer.weights, steps["lean"], steps["automatic"]):
+        # The key bias has a zero gradient (the softmax cancels it).
+        scale = max(np.abs(b).max(), 1e-3)
+        assert np.abs(a - b).max() <= tol * scale, w.path
+    moved = [w.path for w, d in zip(layer.weights, steps["lean"]) if d.any()]
+    assert any(p.endswith("global_gate_kernel") for p in moved)
+    assert any(p.endswith("local_gate_kernel") for p in moved)
 
 
 def test_padding_is_invisible(rng):
