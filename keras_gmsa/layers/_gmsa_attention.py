@@ -171,9 +171,8 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
         v = self._value_dense(value)
         # Same scaling order as keras' MultiHeadAttention, for bit-equality.
         q = ops.multiply(q, ops.cast(self._inverse_sqrt_key_dim, q.dtype))
-        scores = ops.einsum(self._dot_product_equation, k, q)
-        output, maps = self._attend(
-            scores, v, masks, training, return_attention_scores
+        output, maps = self._attend_projected(
+            q, k, v, masks, value_mask, training, return_attention_scores
         )
         if frame_mask is not None:
             keep = ops.cast(frame_mask, output.dtype)[:, :, None]
@@ -227,6 +226,14 @@ class GMSAAttentionBase(keras.layers.MultiHeadAttention):
             bias=masks.local_bias,
             zero_empty_rows=masks.exact,
         )
+
+    def _attend_projected(
+        self, q, k, v, masks, key_mask, training, return_maps
+    ):
+        """Attention from projected ``(B, T, H, d)`` queries, keys, values:
+        the dense scores, then `_attend`. Returns ``(output, maps)``."""
+        scores = ops.einsum(self._dot_product_equation, k, q)
+        return self._attend(scores, v, masks, training, return_maps)
 
     def _attend(self, scores, value, masks, training, return_maps):
         raise NotImplementedError
