@@ -102,7 +102,15 @@ def run(
     test_videos=None,
     seed=0,
     verbose=1,
+    dtype_policy=None,
+    models=None,
 ):
+    """Runs the demo; returns one result dict per model.
+
+    `dtype_policy` (e.g. ``"mixed_bfloat16"``) builds every model under that
+    Keras dtype policy; `models` restricts the run to some of
+    ``baseline``, ``shareatt``, ``gateatt``, ``gateop``.
+    """
     import keras
 
     import keras_gmsa
@@ -132,9 +140,17 @@ def run(
     )
     os.makedirs(output_dir, exist_ok=True)
     rows = []
-    for name, masks in MODELS:
+    chosen = [(n, m) for n, m in MODELS if models is None or n in models]
+    if not chosen:
+        raise ValueError(
+            f"models must name some of {[n for n, _ in MODELS]}; "
+            f"received {models!r}."
+        )
+    for name, masks in chosen:
         keras.utils.set_random_seed(seed)
-        model = keras_gmsa.build_model(name, **masks, **MODEL, **common)
+        model = keras_gmsa.build_model(
+            name, **masks, **MODEL, **common, dtype_policy=dtype_policy
+        )
         if verbose:
             label = name + (f" ({masks['mask']}{masks['W']})" if masks else "")
             print(f"\n== {label}: {model.count_params():,} parameters")
@@ -188,6 +204,7 @@ def run(
         train_videos=train_videos,
         test_videos=test_videos,
         keras_backend=keras.backend.backend(),
+        dtype_policy=dtype_policy or keras.config.dtype_policy().name,
         rows=rows,
     )
     with open(os.path.join(output_dir, "report.json"), "w") as f:

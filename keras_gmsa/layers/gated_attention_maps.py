@@ -12,50 +12,127 @@ _MAPS_GRAD = "abcd,aecd->acbe"
 _VALUE_GRAD = "acbe,abcd->aecd"
 
 
+# Heads per slice of the lean path: its working set is that of two heads.
+HEADS_PER_SLICE = 2
+
+
 def _gate_logits(maps, kernel):
     return ops.einsum("bhts,su->bhtu", maps, kernel)
 
 
-@ops.custom_gradient
-def _gated_context(global_maps, local_maps, global_kernel, local_kernel, value):
-    """``A V`` with ``A = A^l + R^g (A^g - A^l)``, eq. 7, keeping little.
+def _softmax_grad(probs, d_probs):
+    return probs * (d_probs - ops.sum(d_probs * probs, axis=-1, keepdims=True))
 
-    The gradient is written out so that the backward pass keeps only the
-    two maps and the gate ``R^g`` (three ``(B, H, T, S)`` tensors, against
-    six or more that automatic differentiation keeps: the difference, the
-    combined map, the gate logits, ...); ``A`` and ``A^g - A^l`` are
-    recomputed elementwise. The matrix products are those of the
-    automatic gradient, so the arithmetic is unchanged.
+
+def gated_attention(scores, key_bias, local_bias, kernels, value):
+    """GateAtt's context ``A V`` from the scores, keeping little (eq. 7).
+
+    ``A^g = softmax(S + b_key)``, ``A^l = softmax(S + b_key + b_local)``,
+    ``R^g = sigmoid(A^g W^g_g - A^l W^l_g)``, ``A = A^l + R^g (A^g - A^l)``.
+
+    Automatic differentiation keeps about ten ``(B, H, T, S)`` tensors per
+    layer for the backward pass (both maps, the gate logits, their
+    difference, the gate, ``A^g - A^l``, ``A``, the masked scores...) and
+    builds as many more while it runs. Here the gradient is written out:
+    the forward keeps the scores and the gate only, the backward recomputes
+    the two maps from the scores (elementwise), and both run over slices of
+    `HEADS_PER_SLICE` heads, so their working set is a slice's. The matrix
+    products are those of the automatic gradient: the arithmetic is the
+    same.
+
+    Args:
+        scores: ``(B, H, T, S)`` scaled ``Q K^T``, any float dtype.
+        key_bias: float32 ``(B, 1, 1, S)``: 0 on real keys, -1e9 on padded.
+        local_bias: NumPy float32 ``(H, T, S)`` constant: 0 inside the
+            local neighbourhoods, -1e9 outside.
+        kernels: float32 ``(W^g_g, W^l_g)``, each ``(S, S)``.
+        value: ``(B, S, H, dv)`` in the compute dtype.
+
+    Returns:
+        ``(B, T, H, dv)`` contexts in the dtype of `value`.
     """
-    gate = ops.sigmoid(
-        _gate_logits(global_maps, global_kernel)
-        - _gate_logits(local_maps, local_kernel)
-    )
-    combined = local_maps + gate * (global_maps - local_maps)
-    context = ops.einsum(_COMBINE, ops.cast(combined, value.dtype), value)
+    heads = scores.shape[1]
+    local_bias = ops.convert_to_tensor(local_bias, "float32")
+    slices = [
+        (h, min(h + HEADS_PER_SLICE, heads))
+        for h in range(0, heads, HEADS_PER_SLICE)
+    ]
 
-    def grad(*args, upstream=None):
-        # TensorFlow and JAX pass the upstream gradient positionally,
-        # PyTorch as a keyword after the saved inputs.
-        upstream = args[0] if upstream is None else upstream
-        diff = global_maps - local_maps
-        combined = local_maps + gate * diff
-        d_value = ops.einsum(
-            _VALUE_GRAD, ops.cast(combined, value.dtype), upstream
+    def maps(scores, key_bias, h0, h1):
+        logits = ops.cast(scores[:, h0:h1], "float32") + key_bias
+        return (
+            ops.softmax(logits, axis=-1),
+            ops.softmax(logits + local_bias[h0:h1], axis=-1),
         )
-        d_maps = ops.cast(ops.einsum(_MAPS_GRAD, upstream, value), "float32")
-        d_logits = d_maps * diff * gate * (1.0 - gate)
-        d_global = d_maps * gate + ops.einsum(
-            "bhtu,su->bhts", d_logits, global_kernel
-        )
-        d_local = d_maps * (1.0 - gate) - ops.einsum(
-            "bhtu,su->bhts", d_logits, local_kernel
-        )
-        d_global_kernel = ops.einsum("bhts,bhtu->su", global_maps, d_logits)
-        d_local_kernel = -ops.einsum("bhts,bhtu->su", local_maps, d_logits)
-        return d_global, d_local, d_global_kernel, d_local_kernel, d_value
 
-    return context, grad
+    @ops.custom_gradient
+    def attend(scores, key_bias, global_kernel, local_kernel, value):
+        gates, contexts = [], []
+        for h0, h1 in slices:
+            global_maps, local_maps = maps(scores, key_bias, h0, h1)
+            gate = ops.sigmoid(
+                _gate_logits(global_maps, global_kernel)
+                - _gate_logits(local_maps, local_kernel)
+            )
+            combined = local_maps + gate * (global_maps - local_maps)
+            contexts.append(
+                ops.einsum(
+                    _COMBINE,
+                    ops.cast(combined, value.dtype),
+                    value[:, :, h0:h1],
+                )
+            )
+            gates.append(gate)
+        context = ops.concatenate(contexts, axis=2)
+
+        def grad(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch as a keyword after the saved inputs.
+            upstream = args[0] if upstream is None else upstream
+            d_scores, d_value = [], []
+            d_global_kernel = ops.zeros_like(global_kernel)
+            d_local_kernel = ops.zeros_like(local_kernel)
+            for (h0, h1), gate in zip(slices, gates, strict=True):
+                global_maps, local_maps = maps(scores, key_bias, h0, h1)
+                up = upstream[:, :, h0:h1]
+                val = value[:, :, h0:h1]
+                diff = global_maps - local_maps
+                combined = local_maps + gate * diff
+                d_value.append(
+                    ops.einsum(_VALUE_GRAD, ops.cast(combined, val.dtype), up)
+                )
+                d_maps = ops.cast(ops.einsum(_MAPS_GRAD, up, val), "float32")
+                d_logits = d_maps * diff * gate * (1.0 - gate)
+                d_global = d_maps * gate + ops.einsum(
+                    "bhtu,su->bhts", d_logits, global_kernel
+                )
+                d_local = d_maps * (1.0 - gate) - ops.einsum(
+                    "bhtu,su->bhts", d_logits, local_kernel
+                )
+                d_global_kernel = d_global_kernel + ops.einsum(
+                    "bhts,bhtu->su", global_maps, d_logits
+                )
+                d_local_kernel = d_local_kernel - ops.einsum(
+                    "bhts,bhtu->su", local_maps, d_logits
+                )
+                d_scores.append(
+                    ops.cast(
+                        _softmax_grad(global_maps, d_global)
+                        + _softmax_grad(local_maps, d_local),
+                        scores.dtype,
+                    )
+                )
+            return (
+                ops.concatenate(d_scores, axis=1),
+                ops.zeros_like(key_bias),
+                d_global_kernel,
+                d_local_kernel,
+                ops.concatenate(d_value, axis=2),
+            )
+
+        return context, grad
+
+    return attend(scores, key_bias, *kernels, value)
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -185,23 +262,32 @@ class GatedAttentionMaps(GMSAAttentionBase):
         return logits
 
     def _attend(self, scores, value, masks, training, return_maps):
-        global_maps = self._attention_maps(scores, masks, "global")
-        local_maps = self._attention_maps(scores, masks, "local")
-        lean = not (
+        lean = masks.local_bias is not None and not (
             return_maps
             or self.renormalize
             or self.gate_use_bias
             or (training and self._dropout > 0.0)
         )
         if lean:
-            context = _gated_context(
-                global_maps,
-                local_maps,
-                ops.cast(self._global_gate_kernel, "float32"),
-                ops.cast(self._local_gate_kernel, "float32"),
+            # The self-attention path: padding is a key mask only (see
+            # `_gmsa_attention`), the structure an additive constant.
+            if masks.pad is None:
+                key_bias = ops.zeros((1, 1, 1, scores.shape[-1]), "float32")
+            else:
+                key_bias = ops.cast(ops.where(masks.pad, 0.0, -1e9), "float32")
+            context = gated_attention(
+                scores,
+                key_bias,
+                masks.local_bias,
+                (
+                    ops.cast(self._global_gate_kernel, "float32"),
+                    ops.cast(self._local_gate_kernel, "float32"),
+                ),
                 value,
             )
             return self._output_dense(context), None
+        global_maps = self._attention_maps(scores, masks, "global")
+        local_maps = self._attention_maps(scores, masks, "local")
         gate = ops.sigmoid(
             self._gate_logits(global_maps, "global")
             - self._gate_logits(local_maps, "local")

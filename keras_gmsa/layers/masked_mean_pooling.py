@@ -31,12 +31,17 @@ class MaskedMeanPooling(keras.layers.Layer):
     def call(self, inputs, frame_mask=None):
         if frame_mask is None:
             frame_mask = getattr(inputs, "_keras_mask", None)
+        # Sums and counts in float32 under every dtype policy: bfloat16 has
+        # 8 significant bits, so a count of 257 frames would round to 256.
+        values = ops.cast(inputs, "float32")
         if frame_mask is None:
-            return ops.mean(inputs, axis=1)
-        weights = ops.cast(frame_mask, inputs.dtype)[:, :, None]
-        total = ops.sum(ops.multiply(inputs, weights), axis=1)
-        count = ops.maximum(ops.sum(weights, axis=1), 1.0)
-        return ops.divide(total, count)
+            mean = ops.mean(values, axis=1)
+        else:
+            weights = ops.cast(frame_mask, "float32")[:, :, None]
+            total = ops.sum(ops.multiply(values, weights), axis=1)
+            count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+            mean = ops.divide(total, count)
+        return ops.cast(mean, self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):
         return None

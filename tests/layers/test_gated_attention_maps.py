@@ -88,10 +88,13 @@ def test_written_out_gradient_equals_automatic_gradient(rng, policy):
             s - helpers.to_numpy(w) for w, s in zip(layer.weights, start)
         ]
     tol = 1e-5 if policy == "float32" else 2e-2
+    largest = max(np.abs(b).max() for b in steps["automatic"])
     for w, a, b in zip(layer.weights, steps["lean"], steps["automatic"]):
-        # The key bias has a zero gradient (the softmax cancels it).
-        scale = max(np.abs(b).max(), 1e-3)
-        assert np.abs(a - b).max() <= tol * scale, w.path
+        if w.path.endswith("key/bias"):
+            # A zero gradient (the softmax cancels it): rounding only.
+            assert max(np.abs(a).max(), np.abs(b).max()) <= 1e-2 * largest
+            continue
+        assert np.abs(a - b).max() <= tol * np.abs(b).max(), w.path
     moved = [w.path for w, d in zip(layer.weights, steps["lean"]) if d.any()]
     assert any(p.endswith("global_gate_kernel") for p in moved)
     assert any(p.endswith("local_gate_kernel") for p in moved)

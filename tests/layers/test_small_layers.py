@@ -73,3 +73,16 @@ def test_masked_mean_ignores_padding_and_never_divides_by_zero():
         [[13 / 3, 13 / 3]],
         rtol=1e-6,
     )
+
+
+def test_masked_mean_accumulates_in_float32_under_bfloat16():
+    # 257 real frames of 100.0: in bfloat16 (8 significant bits) neither
+    # the count 257 nor the sum 25700 is representable; in float32 the
+    # mean is exactly 100.
+    x = np.full((1, 300, 1), 100.0, "float32")
+    mask = np.zeros((1, 300), bool)
+    mask[0, :257] = True
+    layer = MaskedMeanPooling(dtype="mixed_bfloat16")
+    got = layer(x, frame_mask=mask)
+    assert "bfloat16" in str(got.dtype)
+    assert float(helpers.to_numpy(got).astype("float32")[0, 0]) == 100.0
