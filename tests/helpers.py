@@ -90,6 +90,41 @@ def check_mixed_precision(
             keras.config.set_dtype_policy("float32")
 
 
+def lean_and_automatic_steps(layer, x, frame_mask, target):
+    """One SGD(1.0) step through each path of a GMSA layer, same weights.
+
+    Training without maps takes the lean path (a written-out gradient);
+    asking for the maps takes automatic differentiation. Returns the two
+    lists of weight changes, in `layer.weights` order.
+    """
+    frames = keras.Input(x.shape[1:])
+    valid = keras.Input(frame_mask.shape[1:], dtype="bool")
+    lean = keras.Model([frames, valid], layer(frames, frame_mask=valid))
+    output, _ = layer(frames, frame_mask=valid, return_attention_scores=True)
+    automatic = keras.Model([frames, valid], output)
+    start = [to_numpy(w).copy() for w in layer.weights]
+    steps = []
+    for model in (lean, automatic):
+        for w, value in zip(layer.weights, start, strict=True):
+            w.assign(value)
+        model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+        model.train_on_batch([x, frame_mask], target)
+        steps.append(
+            [s - to_numpy(w) for w, s in zip(layer.weights, start, strict=True)]
+        )
+    return steps
+
+
+def assert_same_steps(layer, lean, automatic, tol):
+    largest = max(np.abs(b).max() for b in automatic)
+    for w, a, b in zip(layer.weights, lean, automatic, strict=True):
+        if w.path.endswith("key/bias"):
+            # A zero gradient (the softmax cancels it): rounding only.
+            assert max(np.abs(a).max(), np.abs(b).max()) <= 1e-2 * largest
+            continue
+        assert np.abs(a - b).max() <= tol * np.abs(b).max(), w.path
+
+
 def mha_weights(layer):
     """The q/k/v/o kernels and biases of a Keras-MHA-based layer, by role."""
     w = named_weights(layer)

@@ -63,6 +63,47 @@ def masked_softmax(scores, mask, bias=None, zero_empty_rows=True):
     return ops.where(mask, probs, ops.zeros_like(probs))
 
 
+# ---- The lean paths of GateAtt and GateOp (written-out gradients that
+# recompute the maps from the scores, over slices of heads).
+
+# Einsum equations on (B, H, T, S) maps, (B, S, H, dv) values and
+# (B, T, H, dv) contexts: keras' MultiHeadAttention combine equation for
+# rank-4 projections, and its two transposes.
+COMBINE = "acbe,aecd->abcd"
+MAPS_GRAD = "abcd,aecd->acbe"
+VALUE_GRAD = "acbe,abcd->aecd"
+# Heads per slice: the working set of a lean path is that of two heads.
+HEADS_PER_SLICE = 2
+
+
+def head_slices(heads):
+    return [
+        (h, min(h + HEADS_PER_SLICE, heads))
+        for h in range(0, heads, HEADS_PER_SLICE)
+    ]
+
+
+def softmax_grad(probs, d_probs):
+    """Gradient of the logits of ``probs = softmax(logits)``."""
+    return probs * (d_probs - ops.sum(d_probs * probs, axis=-1, keepdims=True))
+
+
+def key_bias(masks, scores):
+    """float32 ``(B, 1, 1, S)``: 0 on real keys, -1e9 on padded ones."""
+    if masks.pad is None:
+        return ops.zeros((1, 1, 1, scores.shape[-1]), "float32")
+    return ops.cast(ops.where(masks.pad, 0.0, _LARGE_NEGATIVE), "float32")
+
+
+def global_and_local_maps(scores, key_bias, local_bias, h0, h1):
+    """``A^g`` and ``A^l`` of heads ``h0:h1`` (float32) from the scores."""
+    logits = ops.cast(scores[:, h0:h1], "float32") + key_bias
+    return (
+        ops.softmax(logits, axis=-1),
+        ops.softmax(logits + local_bias[h0:h1], axis=-1),
+    )
+
+
 # The masks of one call: `pad` (padding and user masks, for global maps),
 # `local` and `local_bias` (the local maps: bool mask and additive float32
 # constant, either may be None) and `exact` (rows without any allowed key

@@ -2,26 +2,12 @@ import keras
 from keras import ops
 
 from keras_gmsa import masks as masks_lib
+from keras_gmsa.layers import _gmsa_attention as base
 from keras_gmsa.layers._gmsa_attention import GMSAAttentionBase
-
-# Einsum equations on (B, H, T, S) maps, (B, S, H, dv) values and
-# (B, T, H, dv) contexts: the combine equation of keras' MultiHeadAttention
-# for rank-4 projections, and its two transposes.
-_COMBINE = "acbe,aecd->abcd"
-_MAPS_GRAD = "abcd,aecd->acbe"
-_VALUE_GRAD = "acbe,abcd->aecd"
-
-
-# Heads per slice of the lean path: its working set is that of two heads.
-HEADS_PER_SLICE = 2
 
 
 def _gate_logits(maps, kernel):
     return ops.einsum("bhts,su->bhtu", maps, kernel)
-
-
-def _softmax_grad(probs, d_probs):
-    return probs * (d_probs - ops.sum(d_probs * probs, axis=-1, keepdims=True))
 
 
 def gated_attention(scores, key_bias, local_bias, kernels, value):
@@ -36,7 +22,7 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
     builds as many more while it runs. Here the gradient is written out:
     the forward keeps the scores and the gate only, the backward recomputes
     the two maps from the scores (elementwise), and both run over slices of
-    `HEADS_PER_SLICE` heads, so their working set is a slice's. The matrix
+    ``HEADS_PER_SLICE`` heads, so their working set is a slice's. The matrix
     products are those of the automatic gradient: the arithmetic is the
     same.
 
@@ -53,17 +39,10 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
     """
     heads = scores.shape[1]
     local_bias = ops.convert_to_tensor(local_bias, "float32")
-    slices = [
-        (h, min(h + HEADS_PER_SLICE, heads))
-        for h in range(0, heads, HEADS_PER_SLICE)
-    ]
+    slices = base.head_slices(heads)
 
     def maps(scores, key_bias, h0, h1):
-        logits = ops.cast(scores[:, h0:h1], "float32") + key_bias
-        return (
-            ops.softmax(logits, axis=-1),
-            ops.softmax(logits + local_bias[h0:h1], axis=-1),
-        )
+        return base.global_and_local_maps(scores, key_bias, local_bias, h0, h1)
 
     @ops.custom_gradient
     def attend(scores, key_bias, global_kernel, local_kernel, value):
@@ -77,7 +56,7 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
             combined = local_maps + gate * (global_maps - local_maps)
             contexts.append(
                 ops.einsum(
-                    _COMBINE,
+                    base.COMBINE,
                     ops.cast(combined, value.dtype),
                     value[:, :, h0:h1],
                 )
@@ -99,9 +78,13 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
                 diff = global_maps - local_maps
                 combined = local_maps + gate * diff
                 d_value.append(
-                    ops.einsum(_VALUE_GRAD, ops.cast(combined, val.dtype), up)
+                    ops.einsum(
+                        base.VALUE_GRAD, ops.cast(combined, val.dtype), up
+                    )
                 )
-                d_maps = ops.cast(ops.einsum(_MAPS_GRAD, up, val), "float32")
+                d_maps = ops.cast(
+                    ops.einsum(base.MAPS_GRAD, up, val), "float32"
+                )
                 d_logits = d_maps * diff * gate * (1.0 - gate)
                 d_global = d_maps * gate + ops.einsum(
                     "bhtu,su->bhts", d_logits, global_kernel
@@ -117,8 +100,8 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
                 )
                 d_scores.append(
                     ops.cast(
-                        _softmax_grad(global_maps, d_global)
-                        + _softmax_grad(local_maps, d_local),
+                        base.softmax_grad(global_maps, d_global)
+                        + base.softmax_grad(local_maps, d_local),
                         scores.dtype,
                     )
                 )
@@ -271,13 +254,9 @@ class GatedAttentionMaps(GMSAAttentionBase):
         if lean:
             # The self-attention path: padding is a key mask only (see
             # `_gmsa_attention`), the structure an additive constant.
-            if masks.pad is None:
-                key_bias = ops.zeros((1, 1, 1, scores.shape[-1]), "float32")
-            else:
-                key_bias = ops.cast(ops.where(masks.pad, 0.0, -1e9), "float32")
             context = gated_attention(
                 scores,
-                key_bias,
+                base.key_bias(masks, scores),
                 masks.local_bias,
                 (
                     ops.cast(self._global_gate_kernel, "float32"),

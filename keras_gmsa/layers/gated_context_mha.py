@@ -2,7 +2,90 @@ import keras
 from keras import ops
 
 from keras_gmsa import masks as masks_lib
+from keras_gmsa.layers import _gmsa_attention as base
 from keras_gmsa.layers._gmsa_attention import GMSAAttentionBase
+
+
+def global_and_local_contexts(scores, key_bias, local_bias, value):
+    """``A^g V`` and ``A^l V`` from the scores, keeping the scores only.
+
+    ``A^g = softmax(S + b_key)`` and ``A^l = softmax(S + b_key + b_local)``.
+    Automatic differentiation keeps both maps (and the masked scores) for
+    the backward pass; here the backward recomputes the maps from the
+    scores, elementwise, over slices of ``HEADS_PER_SLICE`` heads, so one
+    ``(B, H, T, S)`` tensor per layer is kept instead of two or three. The
+    matrix products are unchanged.
+
+    Args:
+        scores: ``(B, H, T, S)``, any float dtype.
+        key_bias: float32 ``(B, 1, 1, S)``, 0 on real keys and -1e9 on
+            padded ones.
+        local_bias: NumPy float32 ``(H, T, S)``, 0 inside the local
+            neighbourhoods and -1e9 outside.
+        value: ``(B, S, H, dv)``.
+
+    Returns:
+        ``(B, T, 2H, dv)``: the global contexts of the H heads, then the
+        local ones (one tensor, so that every backend's custom gradient
+        sees a single output).
+    """
+    heads = scores.shape[1]
+    local_bias = ops.convert_to_tensor(local_bias, "float32")
+    slices = base.head_slices(heads)
+
+    def maps(scores, key_bias, h0, h1):
+        return base.global_and_local_maps(scores, key_bias, local_bias, h0, h1)
+
+    @ops.custom_gradient
+    def attend(scores, key_bias, value):
+        contexts = {"global": [], "local": []}
+        for h0, h1 in slices:
+            val = value[:, :, h0:h1]
+            for name, probs in zip(
+                ("global", "local"), maps(scores, key_bias, h0, h1), strict=True
+            ):
+                contexts[name].append(
+                    ops.einsum(base.COMBINE, ops.cast(probs, val.dtype), val)
+                )
+        output = ops.concatenate(contexts["global"] + contexts["local"], 2)
+
+        def grad(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch as a keyword after the saved inputs.
+            upstream = args[0] if upstream is None else upstream
+            d_scores, d_value = [], []
+            for h0, h1 in slices:
+                val = value[:, :, h0:h1]
+                d_val = None
+                d_logits = None
+                for probs, up in zip(
+                    maps(scores, key_bias, h0, h1),
+                    (
+                        upstream[:, :, h0:h1],
+                        upstream[:, :, heads + h0 : heads + h1],
+                    ),
+                    strict=True,
+                ):
+                    part = ops.einsum(
+                        base.VALUE_GRAD, ops.cast(probs, val.dtype), up
+                    )
+                    d_val = part if d_val is None else d_val + part
+                    d_probs = ops.cast(
+                        ops.einsum(base.MAPS_GRAD, up, val), "float32"
+                    )
+                    part = base.softmax_grad(probs, d_probs)
+                    d_logits = part if d_logits is None else d_logits + part
+                d_value.append(d_val)
+                d_scores.append(ops.cast(d_logits, scores.dtype))
+            return (
+                ops.concatenate(d_scores, axis=1),
+                ops.zeros_like(key_bias),
+                ops.concatenate(d_value, axis=2),
+            )
+
+        return output, grad
+
+    return attend(scores, key_bias, value)
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -105,10 +188,26 @@ class GatedContextMHA(GMSAAttentionBase):
         self._local_gate.build(context_shape)
 
     def _attend(self, scores, value, masks, training, return_maps):
-        global_maps = self._attention_maps(scores, masks, "global")
-        local_maps = self._attention_maps(scores, masks, "local")
-        global_context = self._context(global_maps, value, training)
-        local_context = self._context(local_maps, value, training)
+        lean = masks.local_bias is not None and not (
+            return_maps or (training and self._dropout > 0.0)
+        )
+        if lean:
+            # The self-attention path: padding is a key mask only (see
+            # `_gmsa_attention`), the structure an additive constant.
+            both = global_and_local_contexts(
+                scores, base.key_bias(masks, scores), masks.local_bias, value
+            )
+            heads = self.num_heads
+            global_context, local_context = (
+                both[:, :, :heads],
+                both[:, :, heads:],
+            )
+            global_maps = local_maps = None
+        else:
+            global_maps = self._attention_maps(scores, masks, "global")
+            local_maps = self._attention_maps(scores, masks, "local")
+            global_context = self._context(global_maps, value, training)
+            local_context = self._context(local_maps, value, training)
         global_out = self._output_dense(global_context)
         local_out = self._local_output_dense(local_context)
         gate = ops.sigmoid(

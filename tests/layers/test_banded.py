@@ -55,7 +55,10 @@ def test_banded_training_step_equals_dense_and_round_trips(rng, tmp_path):
         before = [helpers.to_numpy(w).copy() for w in layer.weights]
         model.train_on_batch([x, frame_mask], target)
         steps.append(
-            [b - helpers.to_numpy(w) for b, w in zip(before, layer.weights)]
+            [
+                b - helpers.to_numpy(w)
+                for b, w in zip(before, layer.weights, strict=True)
+            ]
         )
     scale = max(np.abs(s).max() for s in steps[0])
     for a, b in zip(*steps, strict=True):

@@ -43,6 +43,25 @@ def test_matches_numpy_reference_of_equations_9_to_13(rng, spec):
     assert (out[1, 5:] == 0).all() and (out[2] == 0).all()
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_written_out_gradient_equals_automatic_gradient(rng, policy):
+    x, frame_mask = helpers.frames_and_mask(rng, 3, 10, 16, [10, 6, 0])
+    target = rng.normal(size=x.shape).astype("float32")
+    layer = GatedContextMHA(
+        num_heads=4, key_dim=4, local_mask="td4/2", dtype=policy
+    )
+    lean, automatic = helpers.lean_and_automatic_steps(
+        layer, x, frame_mask, target
+    )
+    tol = 1e-5 if policy == "float32" else 2e-2
+    helpers.assert_same_steps(layer, lean, automatic, tol)
+    assert all(
+        d.any()
+        for w, d in zip(layer.weights, lean, strict=True)
+        if "key" not in w.path
+    )
+
+
 def test_padding_is_invisible(rng):
     x, frame_mask = helpers.frames_and_mask(rng, 2, 10, 8, [10, 3])
     layer = GatedContextMHA(num_heads=2, key_dim=4, local_mask="bd2")
