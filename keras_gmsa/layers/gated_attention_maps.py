@@ -179,6 +179,10 @@ class GatedAttentionMaps(GMSAAttentionBase):
         Sahu and Goyal, ICASSP 2022, section 2.3.1, eq. 7.
     """
 
+    # Train through the written-out gradient when the call allows it
+    # (False: automatic differentiation, for comparisons and profiles).
+    lean_backward = True
+
     def __init__(
         self,
         num_heads,
@@ -245,11 +249,15 @@ class GatedAttentionMaps(GMSAAttentionBase):
         return logits
 
     def _attend(self, scores, value, masks, training, return_maps):
-        lean = masks.local_bias is not None and not (
-            return_maps
-            or self.renormalize
-            or self.gate_use_bias
-            or (training and self._dropout > 0.0)
+        lean = (
+            self.lean_backward
+            and masks.local_bias is not None
+            and not (
+                return_maps
+                or self.renormalize
+                or self.gate_use_bias
+                or (training and self._dropout > 0.0)
+            )
         )
         if lean:
             # The self-attention path: padding is a key mask only (see

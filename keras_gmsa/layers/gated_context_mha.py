@@ -135,6 +135,10 @@ class GatedContextMHA(GMSAAttentionBase):
         Sahu and Goyal, ICASSP 2022, section 2.3.2, eq. 9-13.
     """
 
+    # Train through the written-out gradient when the call allows it
+    # (False: automatic differentiation, for comparisons and profiles).
+    lean_backward = True
+
     def __init__(
         self,
         num_heads,
@@ -188,8 +192,10 @@ class GatedContextMHA(GMSAAttentionBase):
         self._local_gate.build(context_shape)
 
     def _attend(self, scores, value, masks, training, return_maps):
-        lean = masks.local_bias is not None and not (
-            return_maps or (training and self._dropout > 0.0)
+        lean = (
+            self.lean_backward
+            and masks.local_bias is not None
+            and not (return_maps or (training and self._dropout > 0.0))
         )
         if lean:
             # The self-attention path: padding is a key mask only (see
