@@ -48,70 +48,62 @@ def _key_mask(key_mask, batch, length):
     return ops.cast(key_mask, "float32")
 
 
+def _split(query, key, value, key_mask, size):
+    """Pads the frames to whole chunks of `size` and splits them:
+    ``(B, n, size, ...)`` queries, keys, values and float 0/1 key mask."""
+    length = query.shape[1]
+    chunks = -(-length // size)
+    valid = _key_mask(key_mask, ops.shape(query)[0], length)
+
+    def split(x):
+        x = _pad_frames(x, chunks * size)
+        return ops.reshape(x, (-1, chunks, size) + tuple(x.shape[2:]))
+
+    return [split(x) for x in (query, key, value, valid)]
+
+
+def _attend_chunks(q, k, v, mask, dropout, length):
+    """Softmax attention within chunks; back to ``(B, length, H, dv)``."""
+    scores = ops.einsum("bnqhd,bnkhd->bnhqk", q, k)
+    probs = masked_softmax(scores, mask, zero_empty_rows=False)
+    probs = ops.cast(probs, v.dtype)
+    if dropout is not None:
+        probs = dropout(probs)
+    context = ops.einsum("bnhqk,bnkhd->bnqhd", probs, v)
+    context = ops.reshape(
+        context, (-1, q.shape[1] * q.shape[2]) + tuple(v.shape[3:])
+    )
+    return context[:, :length]
+
+
 def block_diagonal(query, key, value, width, key_mask=None, dropout=None):
     """``bd<width>`` attention. query/key ``(B, T, H, d)``, value
     ``(B, T, H, dv)``, key_mask ``(B, T)`` bool; returns ``(B, T, H, dv)``.
     """
-    length = query.shape[1]
-    blocks = -(-length // width)
-    padded = blocks * width
-    valid = _key_mask(key_mask, ops.shape(query)[0], length)
-    q, k, v = (_pad_frames(x, padded) for x in (query, key, value))
-    valid = _pad_frames(valid, padded)
-
-    def split(x):
-        return ops.reshape(x, (-1, blocks, width) + tuple(x.shape[2:]))
-
-    q, k, v, valid = split(q), split(k), split(v), split(valid)
-    scores = ops.einsum("bnqhd,bnkhd->bnhqk", q, k)
-    probs = masked_softmax(
-        scores,
-        ops.greater(valid[:, :, None, None, :], 0.5),
-        zero_empty_rows=False,
-    )
-    probs = ops.cast(probs, value.dtype)
-    if dropout is not None:
-        probs = dropout(probs)
-    context = ops.einsum("bnhqk,bnkhd->bnqhd", probs, v)
-    context = ops.reshape(context, (-1, padded) + tuple(value.shape[2:]))
-    return context[:, :length]
+    q, k, v, valid = _split(query, key, value, key_mask, width)
+    mask = ops.greater(valid[:, :, None, None, :], 0.5)
+    return _attend_chunks(q, k, v, mask, dropout, query.shape[1])
 
 
 def toeplitz(query, key, value, width, key_mask=None, dropout=None):
     """``tp<width>`` attention, shapes as `block_diagonal`."""
-    length = query.shape[1]
     chunk = max(width, MIN_CHUNK)
-    chunks = -(-length // chunk)
-    padded = chunks * chunk
-    valid = _key_mask(key_mask, ops.shape(query)[0], length)
-    q, k, v = (_pad_frames(x, padded) for x in (query, key, value))
-    valid = _pad_frames(valid, padded)
-
-    def split(x):
-        return ops.reshape(x, (-1, chunks, chunk) + tuple(x.shape[2:]))
+    q, k, v, valid = _split(query, key, value, key_mask, chunk)
 
     def neighbours(x):
         # (B, n, C, ...) -> (B, n, 3C, ...): chunks n - 1, n, n + 1, with
-        # zero (False) chunks beyond both ends.
+        # zero chunks beyond both ends.
         widths = [(0, 0)] * len(x.shape)
         widths[1] = (1, 1)
         x = ops.pad(x, widths)
         return ops.concatenate([x[:, :-2], x[:, 1:-1], x[:, 2:]], axis=2)
 
-    q = split(q)
-    k, v, valid = (neighbours(split(x)) for x in (k, v, valid))
+    k, v, valid = neighbours(k), neighbours(v), neighbours(valid)
     # Query c of a chunk sits at offset C + c of its 3C keys.
     offsets = np.arange(chunk)[:, None] + chunk - np.arange(3 * chunk)[None]
     band = np.abs(offsets) <= width  # (C, 3C), constant
-    scores = ops.einsum("bnqhd,bnkhd->bnhqk", q, k)
     mask = ops.logical_and(ops.greater(valid[:, :, None, None, :], 0.5), band)
-    probs = masked_softmax(scores, mask, zero_empty_rows=False)
-    probs = ops.cast(probs, value.dtype)
-    if dropout is not None:
-        probs = dropout(probs)
-    context = ops.einsum("bnhqk,bnkhd->bnqhd", probs, v)
-    context = ops.reshape(context, (-1, padded) + tuple(value.shape[2:]))
-    return context[:, :length]
+    return _attend_chunks(q, k, v, mask, dropout, query.shape[1])
 
 
 def toeplitz_dilated(

@@ -95,13 +95,20 @@ def key_bias(masks, scores):
     return ops.cast(ops.where(masks.pad, 0.0, _LARGE_NEGATIVE), "float32")
 
 
-def global_and_local_maps(scores, key_bias, local_bias, h0, h1):
-    """``A^g`` and ``A^l`` of heads ``h0:h1`` (float32) from the scores."""
-    logits = ops.cast(scores[:, h0:h1], "float32") + key_bias
-    return (
-        ops.softmax(logits, axis=-1),
-        ops.softmax(logits + local_bias[h0:h1], axis=-1),
-    )
+def slice_maps(local_bias):
+    """The maps of a lean path: a function ``(scores, key_bias, h0, h1)``
+    returning float32 ``A^g = softmax(S + b_key)`` and ``A^l = softmax(S +
+    b_key + b_local)`` of heads ``h0:h1``."""
+    local_bias = ops.convert_to_tensor(local_bias, "float32")
+
+    def maps(scores, key_bias, h0, h1):
+        logits = ops.cast(scores[:, h0:h1], "float32") + key_bias
+        return (
+            ops.softmax(logits, axis=-1),
+            ops.softmax(logits + local_bias[h0:h1], axis=-1),
+        )
+
+    return maps
 
 
 # The masks of one call: `pad` (padding and user masks, for global maps),

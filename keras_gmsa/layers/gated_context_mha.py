@@ -30,11 +30,8 @@ def global_and_local_contexts(scores, key_bias, local_bias, value):
         sees a single output).
     """
     heads = scores.shape[1]
-    local_bias = ops.convert_to_tensor(local_bias, "float32")
     slices = base.head_slices(heads)
-
-    def maps(scores, key_bias, h0, h1):
-        return base.global_and_local_maps(scores, key_bias, local_bias, h0, h1)
+    maps = base.slice_maps(local_bias)
 
     @ops.custom_gradient
     def attend(scores, key_bias, value):
