@@ -24,9 +24,10 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from _child import spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -80,18 +81,7 @@ def _child(mask, implementation, frames, batch, width, steps, warmup):
 
 
 def _spawn(backend, args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        lines = (done.stderr.strip() or "killed").splitlines()
-        return {"error": f"exit {done.returncode}: {lines[-1][:300]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return spawn(__file__, backend, args)
 
 
 def _table(rows):

@@ -21,10 +21,10 @@ Prints a Markdown table of GFLOP/s and writes
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+from _child import median_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -73,14 +73,8 @@ def _child(backend, repeats):
             def run(ta=ta, tb=tb):
                 return torch.matmul(ta, tb)
 
-        run()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
         flops = 2 * m * k * n * int(np.prod(batch, dtype="int64"))
-        result[name] = flops / statistics.median(times) / 1e9
+        result[name] = flops / median_seconds(run, repeats) / 1e9
     return result
 
 

@@ -35,9 +35,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from _child import median_seconds
+from _child import spawn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -198,19 +200,7 @@ def _child_flops(key, frames):
 
 
 def _spawn(backend, args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(HERE), env.get("PYTHONPATH", "")]
-    )
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        return {"error": done.stderr.strip().splitlines()[-1][:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return spawn(__file__, backend, args)
 
 
 def matmul_peak(size=2048, repeats=5):
@@ -238,16 +228,7 @@ def matmul_peak(size=2048, repeats=5):
 
         t = torch.from_numpy(a)
         runs.append(lambda: torch.matmul(t, t))
-    best = 0.0
-    for run in runs:
-        run()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        best = max(best, 2 * size**3 / statistics.median(times) / 1e9)
-    return best
+    return max(2 * size**3 / median_seconds(run, repeats) / 1e9 for run in runs)
 
 
 def _fmt(value, spec):
