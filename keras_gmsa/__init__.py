@@ -9,6 +9,7 @@ from keras_gmsa import masks
 from keras_gmsa.models import build_ensemble
 from keras_gmsa.models import build_model
 from keras_gmsa.models import list_models
+from keras_gmsa.models import list_presets
 from keras_gmsa.version import __version__
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "build_model",
     "layers",
     "list_models",
+    "list_presets",
     "masks",
 ]
 

@@ -232,7 +232,7 @@ def paper_schedule(
         model = keras_gmsa.build_model("gateop", mask="tp", W=30)
         model.fit(
             train.repeat(),
-            steps_per_epoch=1000,
+            steps_per_epoch=10000,  # the paper validates every 10,000
             epochs=1000,  # early stopping ends the run
             callbacks=keras_gmsa.callbacks.paper_schedule(val, "runs/gateop"),
         )
@@ -245,7 +245,8 @@ def paper_schedule(
         monitor: the log key the schedule follows (maximised).
         patience: evaluations without improvement before stopping.
         lr_patience: evaluations without improvement before the learning
-            rate is multiplied by ``lr_factor``.
+            rate is multiplied by ``lr_factor``; None for no plateau drops
+            (an optimizer whose learning rate is a schedule).
         validation_steps: batches of validation data per evaluation.
         tensorboard: write TensorBoard logs (needs ``run_dir``).
         terminate_on_nan: stop at the first NaN loss.
@@ -256,19 +257,22 @@ def paper_schedule(
     callbacks = [OfficialMetrics(validation_data, steps=validation_steps)]
     if terminate_on_nan:
         callbacks.append(keras.callbacks.TerminateOnNaN())
-    callbacks += [
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor,
-            mode="max",
-            factor=lr_factor,
-            patience=lr_patience,
-            min_lr=min_lr,
-            verbose=1,
-        ),
+    if lr_patience is not None:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode="max",
+                factor=lr_factor,
+                patience=lr_patience,
+                min_lr=min_lr,
+                verbose=1,
+            )
+        )
+    callbacks.append(
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode="max", patience=patience, verbose=1
-        ),
-    ]
+        )
+    )
     if run_dir is None:
         return callbacks
     callbacks += [

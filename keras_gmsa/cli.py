@@ -86,6 +86,7 @@ def _load_for_records(args):
         with_ids=True,
         on_error=args.on_error,
         allow_zero_frames=args.on_error == "skip",
+        id_split=args.id_split,
     )
     return model, dataset, num_classes
 
@@ -294,11 +295,15 @@ _TRAIN_FLAGS = (
     ("patience", int),
     ("lr_patience", int),
     ("lr_factor", float),
+    ("lr_decay", float),
+    ("lr_decay_examples", int),
     ("schedule", str),
     ("mixed_precision", str),
     ("seed", int),
     ("shuffle_buffer", int),
     ("on_error", str),
+    ("train_id_split", str),
+    ("validation_id_split", str),
 )
 
 
@@ -487,6 +492,13 @@ def build_parser():
         p.add_argument("--batch-size", type=int, default=256)
         p.add_argument("--top-k", type=int, default=20)
         p.add_argument("--on-error", choices=["raise", "skip"], default="raise")
+        p.add_argument(
+            "--id-split",
+            default=None,
+            help="read one part of a deterministic split by video id, "
+            "PART:FRACTION with PART holdout or rest (e.g. rest:0.03: the "
+            "GMSA paper's test set is the validate videos not held out)",
+        )
         if name == "evaluate":
             p.add_argument("--json", help="also write the metrics here")
             p.set_defaults(func=_cmd_evaluate)

@@ -29,6 +29,8 @@ def _keep_gpus_for_the_backend():
 _keep_gpus_for_the_backend()
 
 from keras_gmsa.data import synthetic  # noqa: E402
+from keras_gmsa.data.id_split import IdSplit  # noqa: E402
+from keras_gmsa.data.id_split import in_split  # noqa: E402
 from keras_gmsa.data.readers import dataset_for_model  # noqa: E402
 from keras_gmsa.data.readers import dequantize  # noqa: E402
 from keras_gmsa.data.readers import frame_dataset  # noqa: E402
@@ -45,6 +47,8 @@ from keras_gmsa.data.vocabulary import top_k  # noqa: E402
 from keras_gmsa.data.vocabulary import write_submission  # noqa: E402
 
 __all__ = [
+    "IdSplit",
+    "in_split",
     "ReadStats",
     "RecordFileError",
     "Vocabulary",

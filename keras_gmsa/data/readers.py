@@ -18,6 +18,7 @@ pipeline with an error naming the file and record index; with
 
 import tensorflow as tf
 
+from keras_gmsa.data.id_split import parse_id_split
 from keras_gmsa.data.records import ReadStats
 from keras_gmsa.data.records import record_stream
 from keras_gmsa.data.records import resolve_files
@@ -136,17 +137,22 @@ def _finish(
     with_ids,
     keys,
     per_video=None,
+    id_split=None,
 ):
-    """Drops skipped records, applies `per_video`, and re-batches.
+    """Drops skipped records and those outside `id_split`, applies
+    `per_video`, and re-batches.
 
-    Parsing happens on batches of records; in skip mode (or when one video
-    becomes several examples, as segments do) the parsed batch is split
-    into videos and batched again.
+    Parsing happens on batches of records; in skip mode, with an id split
+    (or when one video becomes several examples, as segments do) the
+    parsed batch is split into videos and batched again.
     """
+    filtered = on_error == "skip" or id_split is not None
 
     def strip(batch):
         keep = batch.pop("_keep")
-        if on_error == "skip":
+        if id_split is not None:
+            keep = tf.logical_and(keep, id_split.contains(batch["_id"]))
+        if filtered:
             return {k: tf.boolean_mask(v, keep) for k, v in batch.items()}
         return batch
 
@@ -157,7 +163,7 @@ def _finish(
             .flat_map(per_video)
             .batch(batch_size, drop_remainder=drop_remainder)
         )
-    elif on_error == "skip":
+    elif filtered:
         dataset = dataset.unbatch().batch(
             batch_size, drop_remainder=drop_remainder
         )
@@ -208,9 +214,12 @@ def _pipeline(
     deterministic,
     cycle_length,
     drop_remainder,
+    id_split=None,
 ):
     # Partial batches are only dropped after the final re-batch.
-    drop_remainder = drop_remainder and on_error == "raise"
+    drop_remainder = (
+        drop_remainder and on_error == "raise" and id_split is None
+    )
     files = resolve_files(pattern)
     if deterministic is None:
         deterministic = not shuffle
@@ -363,6 +372,7 @@ def frame_dataset(
     drop_remainder=False,
     with_ids=False,
     on_error="raise",
+    id_split=None,
     allow_zero_frames=False,
     stats=None,
     cycle_length=8,
@@ -388,6 +398,10 @@ def frame_dataset(
         drop_remainder: drop the last partial batch.
         with_ids: yield ``(features, labels, ids)``.
         on_error: ``"raise"`` or ``"skip"`` (skip and count in `stats`).
+        id_split: read only one part of a deterministic split by video id:
+            an `IdSplit` or ``"holdout:FRACTION"`` / ``"rest:FRACTION"``
+            (see `keras_gmsa.data.id_split`; the GMSA paper's protocol
+            holds out 32,000 validate videos).
         allow_zero_frames: pass videos without frames (num_frames 0; the
             models output finite values for them) instead of treating them
             as bad records.
@@ -408,6 +422,7 @@ def frame_dataset(
         batch_size,
     )
     stats = stats or ReadStats()
+    split = parse_id_split(id_split)
     names = list(features)
     parse = _frame_parser(
         features,
@@ -432,6 +447,7 @@ def frame_dataset(
             deterministic,
             cycle_length,
             drop_remainder,
+            id_split=split,
         ),
         batch_size,
         on_error,
@@ -439,6 +455,7 @@ def frame_dataset(
         prefetch,
         with_ids,
         names + ["num_frames"],
+        id_split=split,
     )
     dataset.read_stats = stats
     return dataset
@@ -457,6 +474,7 @@ def video_dataset(
     drop_remainder=False,
     with_ids=False,
     on_error="raise",
+    id_split=None,
     stats=None,
     cycle_length=8,
     prefetch=True,
@@ -477,6 +495,7 @@ def video_dataset(
         features or VIDEO_FEATURES, num_classes, None, on_error, batch_size
     )
     stats = stats or ReadStats()
+    split = parse_id_split(id_split)
     names = list(features)
     spec = {
         "id": tf.io.FixedLenFeature([], tf.string, default_value=_MISSING),
@@ -566,6 +585,7 @@ def video_dataset(
             deterministic,
             cycle_length,
             drop_remainder,
+            id_split=split,
         ),
         batch_size,
         on_error,
@@ -573,6 +593,7 @@ def video_dataset(
         prefetch,
         with_ids,
         names,
+        id_split=split,
     )
     dataset.read_stats = stats
     return dataset
@@ -595,6 +616,7 @@ def segment_dataset(
     drop_remainder=False,
     with_ids=False,
     on_error="raise",
+    id_split=None,
     stats=None,
     cycle_length=8,
     prefetch=True,
@@ -635,6 +657,7 @@ def segment_dataset(
             f"{segment_size!r}."
         )
     stats = stats or ReadStats()
+    split = parse_id_split(id_split)
     names = list(features)
     extra = {}
     if rated_only:
@@ -768,6 +791,7 @@ def segment_dataset(
             deterministic,
             cycle_length,
             drop_remainder,
+            id_split=split,
         ),
         batch_size,
         on_error,
@@ -776,6 +800,7 @@ def segment_dataset(
         with_ids,
         names + ["num_frames", "label_weights"],
         per_video=to_segments,
+        id_split=split,
     )
     dataset.read_stats = stats
     return dataset

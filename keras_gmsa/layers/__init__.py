@@ -7,6 +7,7 @@ from keras_gmsa.layers.encoder_block import EncoderBlock
 from keras_gmsa.layers.ensemble import LogitEnsemble
 from keras_gmsa.layers.frame_mask import FrameMask
 from keras_gmsa.layers.frame_sampling import RandomFrameSubset
+from keras_gmsa.layers.frozen_member import FrozenMember
 from keras_gmsa.layers.frame_sampling import SampleFrames
 from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
 from keras_gmsa.layers.gated_context_mha import GatedContextMHA
@@ -17,6 +18,7 @@ from keras_gmsa.layers.local_masked_mha import LocalMaskedMHA
 from keras_gmsa.layers.masked_mean_pooling import MaskedMeanPooling
 from keras_gmsa.layers.netvlad import DifferentialFeatures
 from keras_gmsa.layers.netvlad import NetVLAD
+from keras_gmsa.layers.positional_encoding import PositionalEncoding
 
 __all__ = [
     "AttentionCluster",
@@ -26,6 +28,7 @@ __all__ = [
     "DifferentialFeatures",
     "EncoderBlock",
     "FrameMask",
+    "FrozenMember",
     "GatedAttentionMaps",
     "GatedContextMHA",
     "LocalMaskedMHA",
@@ -34,6 +37,7 @@ __all__ = [
     "MixtureOfExperts",
     "MultimodalFusion",
     "NetVLAD",
+    "PositionalEncoding",
     "RandomFrameSubset",
     "SampleFrames",
 ]

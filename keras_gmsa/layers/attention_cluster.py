@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_gmsa.layers import _initializers
 from keras_gmsa.layers._checks import positive_int
 from keras_gmsa.layers._gmsa_attention import masked_softmax
 
@@ -131,10 +132,10 @@ class AttentionCluster(keras.layers.Layer):
             )
         if self.shifting:
             self.alpha = self.add_weight(
-                shape=(n,), initializer=self.alpha_initializer, name="alpha"
+                shape=(n,), initializer=_initializers.clone(self.alpha_initializer), name="alpha"
             )
             self.beta = self.add_weight(
-                shape=(n,), initializer=self.beta_initializer, name="beta"
+                shape=(n,), initializer=_initializers.clone(self.beta_initializer), name="beta"
             )
 
     def _scores(self, inputs):

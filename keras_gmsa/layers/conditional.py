@@ -85,14 +85,27 @@ class ConditionalInference(keras.layers.Layer):
         self.l2 = l2
         regularizer = keras.regularizers.L2(l2) if l2 else None
         self.input_factor = keras.layers.Dense(
-            rank, activation="tanh", kernel_regularizer=regularizer, name="u"
+            rank,
+            activation="tanh",
+            kernel_regularizer=regularizer,
+            dtype=self.dtype_policy,
+            name="u",
         )
         self.label_factor = keras.layers.Dense(
-            rank, activation="tanh", kernel_regularizer=regularizer, name="v"
+            rank,
+            activation="tanh",
+            kernel_regularizer=regularizer,
+            dtype=self.dtype_policy,
+            name="v",
         )
-        self.gating = ContextGating(l2=l2, name="context_gating")
+        self.gating = ContextGating(
+            l2=l2, dtype=self.dtype_policy, name="context_gating"
+        )
         self.classifier = keras.layers.Dense(
-            num_classes, kernel_regularizer=regularizer, name="classifier"
+            num_classes,
+            kernel_regularizer=regularizer,
+            dtype=self.dtype_policy,
+            name="classifier",
         )
 
     def build(self, inputs_shape, given_labels_shape=None):

@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_gmsa.layers import _initializers
 from keras_gmsa.layers._trainable import propagate_frozen
 from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
 from keras_gmsa.layers.gated_context_mha import GatedContextMHA
@@ -117,9 +118,7 @@ class EncoderBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=key_dim,
             dropout=self.attention_dropout,
-            kernel_initializer=keras.initializers.get(
-                keras.initializers.serialize(self.kernel_initializer)
-            ),
+            kernel_initializer=_initializers.clone(self.kernel_initializer),
             dtype=self.dtype_policy,
             name="attention",
         )
@@ -145,14 +144,21 @@ class EncoderBlock(keras.layers.Layer):
             )
         self._attention_layer = self._make_attention(dim // self.num_heads)
         self._attention_layer.build(inputs_shape)
-        dense = dict(
-            kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy
-        )
+        # A fresh initializer per kernel: a shared unseeded one would
+        # start both D x D kernels identical (ff_multiplier=1).
         self._ff_inner = keras.layers.Dense(
-            self.ff_dim, name="ff_inner", **dense
+            self.ff_dim,
+            kernel_initializer=_initializers.clone(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name="ff_inner",
         )
         self._ff_inner.build(inputs_shape)
-        self._ff_outer = keras.layers.Dense(dim, name="ff_outer", **dense)
+        self._ff_outer = keras.layers.Dense(
+            dim,
+            kernel_initializer=_initializers.clone(self.kernel_initializer),
+            dtype=self.dtype_policy,
+            name="ff_outer",
+        )
         self._ff_outer.build(tuple(inputs_shape[:-1]) + (self.ff_dim,))
         norm = dict(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy)
         self._attention_norm = keras.layers.LayerNormalization(

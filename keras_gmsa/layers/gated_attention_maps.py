@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers import _gmsa_attention as base
+from keras_gmsa.layers import _initializers
 from keras_gmsa.layers._gmsa_attention import GMSAAttentionBase
 
 
@@ -222,7 +223,7 @@ class GatedAttentionMaps(GMSAAttentionBase):
                 self.add_weight(
                     name=f"{name}_gate_kernel",
                     shape=(length, length),
-                    initializer=self.gate_initializer,
+                    initializer=_initializers.clone(self.gate_initializer),
                 ),
             )
             setattr(

@@ -88,7 +88,9 @@ class MultimodalFusion(keras.layers.Layer):
             raise ValueError("MultimodalFusion needs known feature sizes.")
         if self.method == "concat":
             return
-        self.audio_projection = keras.layers.Dense(dv, name="audio_projection")
+        self.audio_projection = keras.layers.Dense(
+            dv, dtype=self.dtype_policy, name="audio_projection"
+        )
         self.audio_projection.build(audio_shape)
         if self.guided:
             key_dim = da if self.method == "image_guided" else dv
@@ -111,10 +113,7 @@ class MultimodalFusion(keras.layers.Layer):
                 # the traced graph on every backend.
                 mask = self._window_mask[None]
             else:
-                mask = masks_lib.head_masks_symbolic(
-                    [masks_lib.parse_mask_spec(f"tp{self.window // 2}")],
-                    length,
-                )
+                mask = window_mask_symbolic(self.window, length)
 
         if frame_mask is not None:
             keys = ops.expand_dims(ops.cast(frame_mask, "bool"), 1)
@@ -184,4 +183,16 @@ def window_mask(window, length):
     """The guided attention's window as a NumPy bool ``(T, T)`` matrix."""
     if window is None:
         return np.ones((length, length), dtype=bool)
+    if window == 1:
+        # TP_0: each frame attends to itself only (masks start at W = 1).
+        return np.eye(length, dtype=bool)
     return masks_lib.local_mask(f"tp{window // 2}", length)
+
+
+def window_mask_symbolic(window, length):
+    """`window_mask` for a length known at run time: bool ``(1, T, T)``."""
+    if window == 1:
+        index = ops.arange(length, dtype="int32")
+        return ops.equal(index[:, None], index[None, :])[None]
+    spec = masks_lib.parse_mask_spec(f"tp{window // 2}")
+    return masks_lib.head_masks_symbolic([spec], length)

@@ -63,11 +63,13 @@ class MixtureOfExperts(keras.layers.Layer):
             num_classes * (num_mixtures + 1),
             use_bias=False,
             kernel_regularizer=regularizer,
+            dtype=self.dtype_policy,
             name="gate",
         )
         self.experts = keras.layers.Dense(
             num_classes * num_mixtures,
             kernel_regularizer=regularizer,
+            dtype=self.dtype_policy,
             name="experts",
         )
 
@@ -150,11 +152,14 @@ class ContextGating(keras.layers.Layer):
             dim,
             use_bias=not self.batch_normalization,
             kernel_regularizer=self._regularizer,
+            dtype=self.dtype_policy,
             name="gate",
         )
         self.dense.build(input_shape)
         if self.batch_normalization:
-            self.norm = keras.layers.BatchNormalization(name="gate_norm")
+            self.norm = keras.layers.BatchNormalization(
+                dtype=self.dtype_policy, name="gate_norm"
+            )
             self.norm.build(tuple(input_shape[:-1]) + (dim,))
         propagate_frozen(self)
 

@@ -56,7 +56,7 @@ class NetVLAD(keras.layers.Layer):
         if dim is None:
             raise ValueError("NetVLAD needs a known feature size.")
         self.assignment = keras.layers.Dense(
-            self.num_clusters, name="assignment"
+            self.num_clusters, dtype=self.dtype_policy, name="assignment"
         )
         self.assignment.build(input_shape)
         self.centers = self.add_weight(

@@ -42,7 +42,7 @@ OPTIONS = dict(
 )
 
 
-def build_attention_cluster(name, mask=None, W=None, L=None, **options):
+def build_attention_cluster(name, /, mask=None, W=None, L=None, **options):
     """``attention_cluster``; see the module docstring."""
     common.no_mask(name, mask, W, L)
     opts = dict(OPTIONS, **options)

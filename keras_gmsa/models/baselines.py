@@ -54,7 +54,7 @@ _DEFAULT_HEADS = {
 }
 
 
-def build_video_model(name, mask=None, W=None, L=None, **options):
+def build_video_model(name, /, mask=None, W=None, L=None, **options):
     """``video_logistic``, ``video_moe`` or ``video_conditional``."""
     common.no_mask(name, mask, W, L)
     opts = dict(VIDEO_OPTIONS, head=_DEFAULT_HEADS[name])
@@ -69,7 +69,7 @@ def build_video_model(name, mask=None, W=None, L=None, **options):
     return common.finish(inputs, outputs, name, opts)
 
 
-def build_frame_logistic(name, mask=None, W=None, L=None, **options):
+def build_frame_logistic(name, /, mask=None, W=None, L=None, **options):
     """``frame_logistic``: masked mean over real frames, then the head."""
     common.no_mask(name, mask, W, L)
     opts = dict(FRAME_OPTIONS, **options)
@@ -88,7 +88,7 @@ def _relu6_block(x, units, name, use_bias=False):
     return keras.layers.ReLU(max_value=6.0, name=f"{name}_relu6")(x)
 
 
-def build_dbof(name, mask=None, W=None, L=None, **options):
+def build_dbof(name, /, mask=None, W=None, L=None, **options):
     """``dbof``: the starter's deep bag of frames; see the module docstring.
 
     Frames are drawn at random (with replacement) in training and evenly
@@ -109,7 +109,7 @@ def build_dbof(name, mask=None, W=None, L=None, **options):
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
-def build_frame_lstm(name, mask=None, W=None, L=None, **options):
+def build_frame_lstm(name, /, mask=None, W=None, L=None, **options):
     """``frame_lstm``: stacked LSTMs, output at the last real frame."""
     common.no_mask(name, mask, W, L)
     opts = dict(LSTM_OPTIONS, **options)

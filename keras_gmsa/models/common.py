@@ -22,6 +22,8 @@ from keras_gmsa.layers import FrameMask
 from keras_gmsa.layers import MixtureOfExperts
 from keras_gmsa.layers._checks import positive_int
 
+CLIPPINGS = ("global", "per_tensor")
+
 HEADS = ("logistic", "moe", "cg_logistic", "cg_moe", "conditional")
 
 GIVEN_LABELS = "given_labels"
@@ -38,6 +40,7 @@ TRAINING_OPTIONS = dict(
     compile=True,
     learning_rate=0.01,
     clipnorm=None,
+    clipping="global",
     name=None,
 )
 
@@ -176,13 +179,23 @@ def apply_head(x, inputs, opts):
 def finish(inputs, outputs, name, opts, optimizer=None):
     """The Functional model, compiled with binary cross-entropy and
     `optimizer` (a `keras.optimizers` class, Adam by default) at
-    ``opts["learning_rate"]``, global norm clipped to ``opts["clipnorm"]``
-    when set; uncompiled with ``compile=False``."""
+    ``opts["learning_rate"]`` (a float or a
+    `keras.optimizers.schedules.LearningRateSchedule`); gradients clipped
+    to the norm ``opts["clipnorm"]`` when set: their global norm with
+    ``clipping="global"`` (Keras' ``global_clipnorm``), each tensor's own
+    norm with ``clipping="per_tensor"`` (Keras' ``clipnorm``, the starter
+    code's ``clip_gradient_norms``); uncompiled with ``compile=False``."""
     model = keras.Model(inputs, outputs, name=opts["name"] or name)
     if opts["compile"]:
         clip = {}
+        clipping = opts.get("clipping", "global")
+        if clipping not in CLIPPINGS:
+            raise ValueError(
+                f"`clipping` must be one of {CLIPPINGS}; got {clipping!r}."
+            )
         if opts.get("clipnorm"):
-            clip["global_clipnorm"] = float(opts["clipnorm"])
+            key = "global_clipnorm" if clipping == "global" else "clipnorm"
+            clip[key] = float(opts["clipnorm"])
         optimizer = optimizer or keras.optimizers.Adam
         model.compile(
             optimizer=optimizer(opts["learning_rate"], **clip),

@@ -8,6 +8,7 @@ it on a validation split (the Kakao Brain recipe, sec. 5) with
 
 import keras
 
+from keras_gmsa.layers import FrozenMember
 from keras_gmsa.layers import LogitEnsemble
 
 
@@ -78,7 +79,10 @@ def build_ensemble(members, name="ensemble", compile=True, learning_rate=0.05):
         for layer in copy.layers:
             layer.trainable = False
         copy.trainable = False
-        outputs.append(copy({key: inputs[key] for key in member.input}))
+        # Inference mode whatever the ensemble's training flag: a frozen
+        # member must not run dropout, frame sampling or teacher forcing.
+        frozen = FrozenMember(copy, name=member.name)
+        outputs.append(frozen({key: inputs[key] for key in member.input}))
     mixed = LogitEnsemble(len(members), name="predictions")(outputs)
     model = keras.Model(inputs, mixed, name=name)
     if compile:
@@ -95,6 +99,6 @@ def ensemble_weights(model):
     members = [
         layer_.name
         for layer_ in model.layers
-        if isinstance(layer_, keras.Model)
+        if isinstance(layer_, (keras.Model, FrozenMember))
     ]
     return dict(zip(members, layer.weights_normalized.tolist(), strict=True))

@@ -22,6 +22,7 @@ import keras
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers import EncoderBlock
 from keras_gmsa.layers import MaskedMeanPooling
+from keras_gmsa.layers import PositionalEncoding
 from keras_gmsa.models import common
 
 GMSA_NAMES = ("baseline", "shareatt", "gateatt", "gateop")
@@ -43,6 +44,7 @@ DEFAULT_OPTIONS = dict(
     num_blocks=1,
     ff_multiplier=1,
     projection_dim=None,
+    positional_encoding=None,
     hidden_dim=1280,
     dropout=0.1,
     attention_dropout=0.0,
@@ -141,7 +143,7 @@ def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
     return [None] * (num_heads - len(local)) + local
 
 
-def build_gmsa_model(name, mask=None, W=None, L=None, **options):
+def build_gmsa_model(name, /, mask=None, W=None, L=None, **options):
     """Builds one of the GMSA family; see `keras_gmsa.build_model`."""
     opts = dict(DEFAULT_OPTIONS)
     opts.update(options)
@@ -165,12 +167,24 @@ def build_gmsa_model(name, mask=None, W=None, L=None, **options):
             "`projection_dim` must be None or an integer >= num_heads. "
             f"Received {projection!r}."
         )
+    positional = opts["positional_encoding"]
+    if positional not in (None, "sinusoidal", "learned"):
+        raise ValueError(
+            "`positional_encoding` must be None, 'sinusoidal' or 'learned'. "
+            f"Received {positional!r}."
+        )
     for key, x in frames.items():
         dim = x.shape[-1]
         if projection is not None and projection != dim:
             # Optional, not in the paper: encode at a smaller width.
             x = keras.layers.Dense(projection, name=f"{key}_projection")(x)
             dim = projection
+        if positional is not None:
+            # Not in the paper (see docs/faithfulness.md): frame order for
+            # the attention, on the frames the encoder sees.
+            x = PositionalEncoding(
+                positional, name=f"{key}_positional_encoding"
+            )(x, frame_mask=frame_mask)
         for index in range(opts["num_blocks"]):
             x = EncoderBlock(
                 num_heads=num_heads,

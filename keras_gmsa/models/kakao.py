@@ -62,7 +62,7 @@ def _fuse(inputs, frame_mask, frames, opts):
     )
 
 
-def build_blstm(name, mask=None, W=None, L=None, **options):
+def build_blstm(name, /, mask=None, W=None, L=None, **options):
     """``kakao_blstm``; see the module docstring."""
     common.no_mask(name, mask, W, L)
     opts = dict(BLSTM_OPTIONS, **options)
@@ -77,7 +77,7 @@ def build_blstm(name, mask=None, W=None, L=None, **options):
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
-def build_netvlad(name, mask=None, W=None, L=None, **options):
+def build_netvlad(name, /, mask=None, W=None, L=None, **options):
     """``kakao_netvlad``; see the module docstring."""
     common.no_mask(name, mask, W, L)
     opts = dict(NETVLAD_OPTIONS, **options)

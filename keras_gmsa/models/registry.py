@@ -6,6 +6,7 @@ from keras_gmsa.models import attention_clusters
 from keras_gmsa.models import baselines
 from keras_gmsa.models import gmsa
 from keras_gmsa.models import kakao
+from keras_gmsa.models import presets as presets_lib
 
 # name -> (builder, allowed options, one-line description)
 _REGISTRY = {}
@@ -15,7 +16,7 @@ def register_model(name, builder, options, description):
     """Adds a model family member to the registry (used by model modules)."""
     if name in _REGISTRY:
         raise ValueError(f"Model {name!r} is already registered.")
-    _REGISTRY[name] = (builder, frozenset(options), description)
+    _REGISTRY[name] = (builder, dict(options), description)
 
 
 for _name, _text in (
@@ -110,11 +111,23 @@ BUILD_OPTIONS = frozenset({"dtype_policy", "jit_compile"})
 
 def model_options(name):
     """The options `build_model(name, ...)` accepts, as a frozenset."""
+    preset = presets_lib.get_preset(name)
+    name = preset.model if preset is not None else name
     if name not in _REGISTRY:
         raise ValueError(
             f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
         )
-    return _REGISTRY[name][1] | BUILD_OPTIONS
+    return frozenset(_REGISTRY[name][1]) | BUILD_OPTIONS
+
+
+def model_defaults(name):
+    """``{option: default}`` of what `build_model(name)` builds (a
+    preset's options over its family's defaults)."""
+    model_options(name)  # a clear error for an unknown name
+    preset = presets_lib.get_preset(name)
+    if preset is not None:
+        return dict(_REGISTRY[preset.model][1], **preset.options)
+    return dict(_REGISTRY[name][1])
 
 
 def list_models(with_descriptions=False):
@@ -129,11 +142,13 @@ def list_models(with_descriptions=False):
     return names
 
 
-def build_model(name, mask=None, W=None, L=None, **options):
+def build_model(name, /, mask=None, W=None, L=None, **options):
     """Builds a registered model as a Functional `keras.Model`.
 
     Args:
-        name: one of `list_models()`, e.g. ``"gateop"``.
+        name: one of `list_models()`, e.g. ``"gateop"``, or a preset of
+            `keras_gmsa.models.presets` (a paper's configuration, e.g.
+            ``"kakao_mc_blstm_moe2"``; options given here win).
         mask: local mask kind ``"bd"``, ``"tp"`` or ``"td"`` (default
             ``"tp"`` for GMSA models), a full spec such as ``"td60/4"``, or a
             list of per-head specs; see `keras_gmsa.masks`.
@@ -161,11 +176,17 @@ def build_model(name, mask=None, W=None, L=None, **options):
     Example:
     >>> model = build_model("gateop", mask="tp", W=30)  # doctest: +SKIP
     """
+    preset = presets_lib.get_preset(name)
+    if preset is not None:
+        # A paper configuration: the preset's options, the caller's on top.
+        name, options = preset.model, dict(preset.options, **options)
     if name not in _REGISTRY:
         raise ValueError(
-            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
+            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}, "
+            f"or a preset: {', '.join(presets_lib.list_presets())}."
         )
     builder, allowed, _ = _REGISTRY[name]
+    allowed = frozenset(allowed)
     unknown = sorted(set(options) - allowed - BUILD_OPTIONS)
     if unknown:
         raise ValueError(

@@ -1,9 +1,10 @@
-"""MixtureOfExperts and ContextGating against NumPy references."""
+"""The heads against NumPy references; composite layers keep their dtype."""
 
 import keras
 import numpy as np
 import pytest
 
+import keras_gmsa
 from keras_gmsa.layers import ContextGating
 from keras_gmsa.layers import MixtureOfExperts
 from tests.helpers import to_numpy
@@ -92,3 +93,67 @@ def test_heads_train_in_a_model(rng):
     y = (x[:, :3] > 0).astype("float32")
     history = model.fit(x, y, epochs=15, batch_size=64, verbose=0)
     assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+
+
+def _sub_layers(layer):
+    return [s for s in layer._flatten_layers(include_self=False)]
+
+
+COMPOSITES = {
+    "MixtureOfExperts": (
+        lambda **kw: MixtureOfExperts(5, **kw),
+        lambda rng: (rng.normal(size=(4, 8)).astype("float32"),),
+    ),
+    "ContextGating": (
+        lambda **kw: ContextGating(batch_normalization=True, **kw),
+        lambda rng: (rng.normal(size=(4, 8)).astype("float32"),),
+    ),
+    "ConditionalInference": (
+        lambda **kw: keras_gmsa.layers.ConditionalInference(
+            5, steps=2, rank=6, **kw
+        ),
+        lambda rng: (
+            rng.normal(size=(4, 8)).astype("float32"),
+            np.zeros((4, 5), "float32"),
+        ),
+    ),
+    "NetVLAD": (
+        lambda **kw: keras_gmsa.layers.NetVLAD(3, **kw),
+        lambda rng: (rng.normal(size=(4, 6, 8)).astype("float32"),),
+    ),
+    "MultimodalFusion": (
+        lambda **kw: keras_gmsa.layers.MultimodalFusion(
+            "audio_guided", window=3, **kw
+        ),
+        lambda rng: (
+            rng.normal(size=(4, 6, 8)).astype("float32"),
+            rng.normal(size=(4, 6, 3)).astype("float32"),
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+def test_a_float32_composite_layer_computes_in_float32_all_the_way(
+    name, policy, rng
+):
+    # A head declared float32 inside a mixed-precision model (as the
+    # models' output heads are) keeps every sub-layer in float32, so it
+    # gives the float32 result of the same weights.
+    factory, make_inputs = COMPOSITES[name]
+    inputs = make_inputs(rng)
+    reference = factory()
+    expected = to_numpy(reference(*inputs))
+    keras.config.set_dtype_policy(policy)
+    layer = factory(dtype="float32")
+    layer(*inputs)
+    subs = _sub_layers(layer)
+    assert subs, name
+    assert {s.name: s.dtype_policy.name for s in subs} == {
+        s.name: "float32" for s in subs
+    }
+    layer.set_weights(reference.get_weights())
+    out = layer(*inputs)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-5, atol=1e-6)
