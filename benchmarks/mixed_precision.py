@@ -49,8 +49,11 @@ def _child(policy, cache_dir, output_dir, epochs, seed, models):
     )
     return [
         {
-            k: r[k]
-            for k in ("model", "gap", "map", "local_gap", "seconds_per_epoch")
+            "model": r["row"],
+            **{
+                k: r[k]
+                for k in ("gap", "map", "local_gap", "seconds_per_epoch")
+            },
         }
         for r in rows
     ]

@@ -171,9 +171,7 @@ def write_tiny_records(root, train, validate, classes, frames):
 # of 16 + 8 bytes; video-level ones 16 + 8 floats.
 SMALL_FRAMES = 10
 SMALL_CLASSES = 6
-_SMALL_GMSA = dict(
-    features={"rgb": 16, "audio": 8}, num_heads=2, hidden_dim=12
-)
+_SMALL_GMSA = dict(features={"rgb": 16, "audio": 8}, num_heads=2, hidden_dim=12)
 SMALL_MODELS = {
     "baseline": dict(_SMALL_GMSA),
     "shareatt": dict(_SMALL_GMSA, mask="tp", W=2),

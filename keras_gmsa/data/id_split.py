@@ -40,8 +40,7 @@ class IdSplit:
     def __post_init__(self):
         if self.part not in PARTS:
             raise ValueError(
-                f"An id split's part must be one of {PARTS}; got "
-                f"{self.part!r}."
+                f"An id split's part must be one of {PARTS}; got {self.part!r}."
             )
         fraction = self.fraction
         if (

@@ -217,9 +217,7 @@ def _pipeline(
     id_split=None,
 ):
     # Partial batches are only dropped after the final re-batch.
-    drop_remainder = (
-        drop_remainder and on_error == "raise" and id_split is None
-    )
+    drop_remainder = drop_remainder and on_error == "raise" and id_split is None
     files = resolve_files(pattern)
     if deterministic is None:
         deterministic = not shuffle

@@ -7,8 +7,8 @@ from keras_gmsa.layers.encoder_block import EncoderBlock
 from keras_gmsa.layers.ensemble import LogitEnsemble
 from keras_gmsa.layers.frame_mask import FrameMask
 from keras_gmsa.layers.frame_sampling import RandomFrameSubset
-from keras_gmsa.layers.frozen_member import FrozenMember
 from keras_gmsa.layers.frame_sampling import SampleFrames
+from keras_gmsa.layers.frozen_member import FrozenMember
 from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
 from keras_gmsa.layers.gated_context_mha import GatedContextMHA
 from keras_gmsa.layers.guided_fusion import MultimodalFusion

@@ -132,10 +132,14 @@ class AttentionCluster(keras.layers.Layer):
             )
         if self.shifting:
             self.alpha = self.add_weight(
-                shape=(n,), initializer=_initializers.clone(self.alpha_initializer), name="alpha"
+                shape=(n,),
+                initializer=_initializers.clone(self.alpha_initializer),
+                name="alpha",
             )
             self.beta = self.add_weight(
-                shape=(n,), initializer=_initializers.clone(self.beta_initializer), name="beta"
+                shape=(n,),
+                initializer=_initializers.clone(self.beta_initializer),
+                name="beta",
             )
 
     def _scores(self, inputs):

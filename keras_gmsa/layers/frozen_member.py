@@ -70,7 +70,5 @@ class FrozenMember(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(
-            config["model"]
-        )
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
         return cls(**config)

@@ -19,6 +19,9 @@ Choices the paper leaves open, or that change for YouTube-8M:
 - ``train_sample`` keeps 80% of the real frames in training, the paper's
   20 of 25 on Kinetics; ``None`` turns the augmentation off.
 - The paper's RMSProp (lr 1e-3, gradient norm clipped to 5) is used.
+
+Every choice here that can change a result, with the paper's words and
+ours, is listed in docs/faithfulness.md.
 """
 
 import keras

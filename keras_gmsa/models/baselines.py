@@ -19,6 +19,9 @@ the GMSA models (``rgb``, ``audio`` uint8 frames and ``num_frames``). Every
 model takes ``head=`` (see `keras_gmsa.models.common`). Compiled with Adam
 at the starter's learning rate 0.01 and binary cross-entropy unless
 ``compile=False``.
+
+Every choice here that can change a result, with the paper's words and
+ours, is listed in docs/faithfulness.md.
 """
 
 import keras

@@ -15,6 +15,9 @@ as wide as the modality (``ff_multiplier=1``) and a 1280-unit hidden layer
 the float32 weights are 48.92 MiB; GateAtt adds 2 x 300^2 per modality
 (+1.37 MiB) and GateOp 3 x D^2 + D per modality (+12.20 MiB), the paper's
 +1.3 and +12.1.
+
+Every choice here that can change a result, with the paper's words and
+ours, is listed in docs/faithfulness.md.
 """
 
 import keras

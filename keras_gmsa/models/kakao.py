@@ -17,11 +17,18 @@ the paper leaves open, documented here:
 - NetVLAD is followed by a 1024-unit ReLU layer before the head, as in
   Miech et al.'s NetVLAD model the paper builds on.
 - Training: Adam with lr 1e-3 (the paper's), the global gradient norm
-  clipped to 5 (BLSTM) or 1 (NetVLAD), the paper's "clipping value". Its
-  0.95 learning-rate decay is left to the training schedule
-  (`keras_gmsa.callbacks.paper_schedule` or the user's).
+  clipped to 5 (BLSTM) or 1 (NetVLAD), the paper's "clipping value"
+  (``clipping="per_tensor"`` clips each tensor, as the starter code does;
+  the paper-size presets of `keras_gmsa.models.presets` do). Its 0.95
+  learning-rate decay is `keras_gmsa.training.decay_schedule`
+  (``keras-gmsa train --schedule decay``).
+- The family defaults are not the paper's sizes; the presets
+  ``kakao_mc_blstm_moe2`` ... ``kakao_mc_netvlad_c128_moe4`` are.
 - The default fusion is image-guided attention with w = 5, the window the
   paper chose for its ensemble; ``window=None`` is its "all".
+
+Every choice here that can change a result, with the paper's words and
+ours, is listed in docs/faithfulness.md.
 """
 
 import keras

@@ -143,6 +143,28 @@ def test_guided_attention_matches_equations_3_and_4(rng, method, window):
     )
 
 
+@pytest.mark.parametrize("length", [7, None])
+def test_a_one_frame_window_attends_to_the_frame_itself(rng, length):
+    # w = 1: softmax over one frame is 1, so eq. 3 is v(t) + a_exp(t) and
+    # eq. 4 is a_exp(t) + v(t), with a fixed or a run-time length.
+    v, mask = frames_and_mask(rng, 2, 7, 6, [7, 4])
+    a = rng.normal(size=(2, 7, 3)).astype("float32")
+    for method in ("image_guided", "audio_guided"):
+        layer = layers.MultimodalFusion(method, window=1)
+        visual = keras.Input((length, 6))
+        audio = keras.Input((length, 3))
+        valid = keras.Input((length,), dtype="bool")
+        model = keras.Model(
+            [visual, audio, valid], layer(visual, audio, frame_mask=valid)
+        )
+        out = to_numpy(model.predict_on_batch([v, a, mask]))
+        proj = layer.audio_projection
+        a_exp = a @ to_numpy(proj.kernel) + to_numpy(proj.bias)
+        np.testing.assert_allclose(
+            out, (v + a_exp) * mask[..., None], atol=1e-5
+        )
+
+
 @pytest.mark.parametrize("method", ["image_guided", "audio_guided"])
 def test_guided_attention_never_looks_outside_its_window(rng, method):
     v = rng.normal(size=(1, 12, 6)).astype("float32")

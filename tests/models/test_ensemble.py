@@ -36,16 +36,14 @@ def _batch(rng, n=8):
     }
 
 
-def test_members_run_in_inference_mode_when_the_ensemble_trains(
-    rng, tmp_path
-):
+def test_members_run_in_inference_mode_when_the_ensemble_trains(rng, tmp_path):
     members = _members()
     ensemble = keras_gmsa.build_ensemble(members)
     x = _batch(rng)
     inference = [
-        helpers.to_numpy(
-            m({k: x[k] for k in m.input}, training=False)
-        ).astype("float64")
+        helpers.to_numpy(m({k: x[k] for k in m.input}, training=False)).astype(
+            "float64"
+        )
         for m in members
     ]
     clipped = [np.clip(p, 1e-6, 1 - 1e-6) for p in inference]

@@ -1,0 +1,236 @@
+"""The papers' protocols: schedule defaults, id splits, Kakao's recipes."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_gmsa
+from keras_gmsa import cli
+from keras_gmsa import data
+from keras_gmsa import training
+from keras_gmsa.data import synthetic
+from keras_gmsa.models import presets
+
+CLASSES = 6
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    root = tmp_path_factory.mktemp("records")
+    gen = synthetic.SyntheticYT8M(
+        num_classes=CLASSES, max_frames=FRAMES, min_frames=3, seed=0
+    )
+    synthetic.write_dataset(
+        root, 240, num_shards=3, generator=gen, layouts=("frame", "video")
+    )
+    return root
+
+
+# The GMSA paper (sec. 3): validation GAP every 10,000 iterations, early
+# stopping patience 5, learning rate x0.1 after 3, batch 64.
+def test_the_training_defaults_are_the_papers():
+    defaults = training.DEFAULTS
+    assert defaults["steps_per_validation"] == 10_000
+    assert defaults["batch_size"] == 64
+    assert (defaults["patience"], defaults["lr_patience"]) == (5, 3)
+    assert defaults["lr_factor"] == 0.1
+    # The cap must not end a paper run before early stopping can: at
+    # least 100 epochs of the 2018 training set (~3.9M videos).
+    videos = (
+        defaults["max_validations"]
+        * defaults["steps_per_validation"]
+        * defaults["batch_size"]
+    )
+    assert videos >= 100 * 3_900_000
+
+
+def _ids(pattern, split, reader=data.frame_dataset, **options):
+    ids = []
+    for _, _, batch_ids in reader(
+        pattern,
+        batch_size=16,
+        num_classes=CLASSES,
+        with_ids=True,
+        id_split=split,
+        **options,
+    ).as_numpy_iterator():
+        ids += [i.decode() for i in batch_ids]
+    return ids
+
+
+def test_an_id_split_is_deterministic_disjoint_and_complete(records):
+    frames = str(records / "frame" / "*.tfrecord")
+    everything = _ids(frames, None, max_frames=FRAMES)
+    holdout = _ids(frames, "holdout:0.25", max_frames=FRAMES)
+    rest = _ids(frames, "rest:0.25", max_frames=FRAMES)
+    assert len(everything) == 240 == len(set(everything))
+    assert set(holdout).isdisjoint(rest)
+    assert sorted(holdout + rest) == sorted(everything)
+    assert 30 < len(holdout) < 90  # about a quarter (binomial)
+    # The same ids whatever the shard order, the shuffle or the layout.
+    shuffled = _ids(
+        frames, "holdout:0.25", max_frames=FRAMES, shuffle=True, seed=7
+    )
+    assert sorted(shuffled) == sorted(holdout)
+    videos = _ids(
+        str(records / "video" / "*.tfrecord"),
+        data.IdSplit("holdout", 0.25),
+        reader=data.video_dataset,
+    )
+    assert sorted(videos) == sorted(holdout)
+    selected = data.in_split(everything, "holdout:0.25")
+    assert sorted(np.asarray(everything)[selected]) == sorted(holdout)
+    # Full batches after filtering, when asked.
+    batches = data.frame_dataset(
+        frames,
+        batch_size=16,
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        id_split="rest:0.25",
+        drop_remainder=True,
+    )
+    sizes = [len(y) for _, y in batches.as_numpy_iterator()]
+    assert sizes == [16] * (len(rest) // 16)
+    for bad in ("holdout", "middle:0.1", "rest:1.5", "holdout:x"):
+        with pytest.raises(ValueError, match="id split"):
+            data.frame_dataset(frames, id_split=bad)
+
+
+def test_train_validates_on_the_holdout_and_evaluate_reads_the_rest(
+    records, tmp_path, capsys
+):
+    frames = str(records / "frame" / "*.tfrecord")
+    run_dir = tmp_path / "run"
+    code = cli.main(
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--model",
+            "frame_logistic",
+            "--train",
+            frames,
+            "--train-id-split",
+            "rest:0.25",
+            "--validation",
+            frames,
+            "--validation-id-split",
+            "holdout:0.25",
+            "--num-classes",
+            str(CLASSES),
+            "--max-frames",
+            str(FRAMES),
+            "--batch-size",
+            "16",
+            "--steps-per-validation",
+            "2",
+            "--max-validations",
+            "1",
+            "--no-tensorboard",
+        ]
+    )
+    assert code == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["validation_id_split"] == "holdout:0.25"
+    assert config["train_id_split"] == "rest:0.25"
+    report = tmp_path / "rest.json"
+    capsys.readouterr()
+    cli.main(
+        [
+            "evaluate",
+            str(run_dir / "best.keras"),
+            frames,
+            "--id-split",
+            "rest:0.25",
+            "--json",
+            str(report),
+        ]
+    )
+    rest = _ids(frames, "rest:0.25", max_frames=FRAMES)
+    assert json.loads(report.read_text())["num_videos"] == len(rest)
+
+
+def test_kakao_members_have_the_sizes_the_paper_reports():
+    sizes = {}
+    for name in presets.KAKAO_MEMBERS:
+        model = keras_gmsa.build_model(name, compile=False)
+        sizes[name] = model.count_params() * 4 / 2**20
+        expected = presets.PRESETS[name].paper_mib
+        assert abs(sizes[name] / expected - 1) < 0.01, (name, sizes[name])
+    assert [presets.PRESETS[n].paper_mib for n in presets.KAKAO_MEMBERS] == [
+        162,
+        163,
+        168,
+        138,
+        136,
+        200,
+    ]
+    member = keras_gmsa.build_model("kakao_ms_netvlad_c64_moe4")
+    assert member.get_layer("fusion").method == "image_guided"
+    assert member.get_layer("fusion").window == 5
+    # The starter's clipping: each gradient tensor by its own norm.
+    assert member.optimizer.clipnorm == 1.0
+    assert member.optimizer.global_clipnorm is None
+    assert "kakao_mc_blstm_moe2" in keras_gmsa.list_presets()
+
+
+def test_decay_schedule_is_the_starters_staircase():
+    schedule = training.decay_schedule(1e-3, batch_size=64)
+    step = 4_000_000 // 64
+    values = [
+        float(keras.ops.convert_to_numpy(schedule(s)))
+        for s in (
+            0,
+            step - 1,
+            step,
+            3 * step + 5,
+        )
+    ]
+    np.testing.assert_allclose(
+        values, [1e-3, 1e-3, 0.95e-3, 0.95**3 * 1e-3], rtol=1e-6
+    )
+
+
+def test_train_with_the_decay_schedule(records, tmp_path):
+    frames = str(records / "frame" / "*.tfrecord")
+    run_dir = tmp_path / "decay"
+    code = cli.main(
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--model",
+            "frame_logistic",
+            "--train",
+            frames,
+            "--validation",
+            frames,
+            "--num-classes",
+            str(CLASSES),
+            "--max-frames",
+            str(FRAMES),
+            "--batch-size",
+            "16",
+            "--schedule",
+            "decay",
+            "--learning-rate",
+            "0.01",
+            "--lr-decay",
+            "0.5",
+            "--lr-decay-examples",
+            "32",
+            "--steps-per-validation",
+            "3",
+            "--max-validations",
+            "2",
+            "--no-tensorboard",
+        ]
+    )
+    assert code == 0
+    done = json.loads((run_dir / "done.json").read_text())
+    # 6 steps of 16 videos, halved every 32 videos (2 steps): 0.01 / 2^3.
+    assert done["intervals"] == 2
+    np.testing.assert_allclose(done["final_learning_rate"], 0.01 / 8, rtol=1e-5)
