@@ -88,17 +88,18 @@ def attention_maps(model, features, modality="rgb", block=0):
         has no ``"local"``), and ``"num_frames"`` ``(B,)``.
     """
     encoder, frames, mask = _encoder_inputs(model, features, modality, block)
-    _, maps = encoder(frames, frame_mask=mask, return_attention_scores=True)
+    layer = encoder.attention_layer
     n = _np(mask).sum(axis=1)
-    if isinstance(maps, dict):
+    if hasattr(layer, "attention_maps"):
+        # GateAtt / GateOp: every map of the gated layer.
+        maps = layer.attention_maps(frames, frame_mask=mask)
         out = {k: _np(v) for k, v in maps.items() if k in ("global", "local")}
+        # GateOp mixes contexts, not maps: show its global maps.
         out["maps"] = _np(maps.get("combined", maps["global"]))
-        if "combined" not in maps:
-            # GateOp mixes contexts, not maps: show the global maps.
-            out["maps"] = out["global"]
     else:
-        maps = _np(maps)
-        specs = encoder._attention_layer.head_masks
+        _, maps = layer(frames, frame_mask=mask, return_attention_scores=True)
+        maps = _np(maps).astype("float32")
+        specs = layer.head_masks
         global_heads = [h for h, s in enumerate(specs) if s is None]
         local_heads = [h for h, s in enumerate(specs) if s is not None]
         out = {"maps": maps, "global": maps[:, global_heads]}

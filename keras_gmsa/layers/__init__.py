@@ -1,5 +1,8 @@
 """Public Keras layers of keras-gmsa (each registered for `.keras` files)."""
 
+from keras_gmsa.layers.attention import GatedAttentionMaps
+from keras_gmsa.layers.attention import GatedContextMHA
+from keras_gmsa.layers.attention import LocalMaskedMHA
 from keras_gmsa.layers.attention_cluster import AttentionCluster
 from keras_gmsa.layers.conditional import ConditionalInference
 from keras_gmsa.layers.dequantize import Dequantize
@@ -9,12 +12,9 @@ from keras_gmsa.layers.frame_mask import FrameMask
 from keras_gmsa.layers.frame_sampling import RandomFrameSubset
 from keras_gmsa.layers.frame_sampling import SampleFrames
 from keras_gmsa.layers.frozen_member import FrozenMember
-from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
-from keras_gmsa.layers.gated_context_mha import GatedContextMHA
 from keras_gmsa.layers.guided_fusion import MultimodalFusion
 from keras_gmsa.layers.heads import ContextGating
 from keras_gmsa.layers.heads import MixtureOfExperts
-from keras_gmsa.layers.local_masked_mha import LocalMaskedMHA
 from keras_gmsa.layers.masked_mean_pooling import MaskedMeanPooling
 from keras_gmsa.layers.netvlad import DifferentialFeatures
 from keras_gmsa.layers.netvlad import NetVLAD

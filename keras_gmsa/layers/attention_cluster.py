@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_gmsa.layers import _initializers
 from keras_gmsa.layers._checks import positive_int
-from keras_gmsa.layers._gmsa_attention import masked_softmax
+from keras_gmsa.layers._softmax import masked_softmax
 
 SCORINGS = ("fc1", "fc2", "average")
 

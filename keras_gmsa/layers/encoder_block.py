@@ -3,9 +3,9 @@ from keras import ops
 
 from keras_gmsa.layers import _initializers
 from keras_gmsa.layers._trainable import propagate_frozen
-from keras_gmsa.layers.gated_attention_maps import GatedAttentionMaps
-from keras_gmsa.layers.gated_context_mha import GatedContextMHA
-from keras_gmsa.layers.local_masked_mha import LocalMaskedMHA
+from keras_gmsa.layers.attention import GatedAttentionMaps
+from keras_gmsa.layers.attention import GatedContextMHA
+from keras_gmsa.layers.attention import LocalMaskedMHA
 
 ATTENTION_KINDS = ("global", "shareatt", "gateatt", "gateop")
 
@@ -34,6 +34,8 @@ class EncoderBlock(keras.layers.Layer):
         layer_norm_epsilon: epsilon of both LayerNorms.
         renormalize: GateAtt only: renormalise rows of the gated maps.
         gate_use_bias: GateAtt/GateOp only: bias in the gate products.
+        implementation: ShareAtt / global only: ``"dense"`` or ``"banded"``
+            (local heads linear in T; see `LocalMaskedMHA`).
         kernel_initializer: initializer of every kernel of the block.
 
     Call arguments:
@@ -68,6 +70,7 @@ class EncoderBlock(keras.layers.Layer):
         renormalize=False,
         gate_use_bias=False,
         kernel_initializer="glorot_uniform",
+        implementation="dense",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -108,12 +111,28 @@ class EncoderBlock(keras.layers.Layer):
         self.attention_dropout = attention_dropout
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
+        if implementation != "dense" and attention not in (
+            "global",
+            "shareatt",
+        ):
+            raise ValueError(
+                "`implementation` applies to attention='global'/'shareatt' "
+                f"(LocalMaskedMHA); received {implementation!r} for "
+                f"{attention!r}."
+            )
         self.renormalize = renormalize
         self.gate_use_bias = gate_use_bias
+        self.implementation = implementation
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.supports_masking = True
 
-    def _make_attention(self, key_dim):
+    @property
+    def attention_layer(self):
+        """The block's attention layer (`LocalMaskedMHA`,
+        `GatedAttentionMaps` or `GatedContextMHA`), once built."""
+        return getattr(self, "_attention_layer", None)
+
+    def _make_attention(self, key_dim, length):
         common = dict(
             num_heads=self.num_heads,
             key_dim=key_dim,
@@ -123,10 +142,15 @@ class EncoderBlock(keras.layers.Layer):
             name="attention",
         )
         if self.attention in ("global", "shareatt"):
-            return LocalMaskedMHA(head_masks=self.masks, **common)
+            return LocalMaskedMHA(
+                head_masks=self.masks,
+                implementation=self.implementation,
+                **common,
+            )
         if self.attention == "gateatt":
             return GatedAttentionMaps(
                 local_mask=self.masks,
+                sequence_length=length,
                 renormalize=self.renormalize,
                 gate_use_bias=self.gate_use_bias,
                 **common,
@@ -142,7 +166,9 @@ class EncoderBlock(keras.layers.Layer):
                 f"The feature size {dim} must divide by num_heads="
                 f"{self.num_heads}."
             )
-        self._attention_layer = self._make_attention(dim // self.num_heads)
+        self._attention_layer = self._make_attention(
+            dim // self.num_heads, inputs_shape[1]
+        )
         self._attention_layer.build(inputs_shape)
         # A fresh initializer per kernel: a shared unseeded one would
         # start both D x D kernels identical (ff_multiplier=1).
@@ -234,6 +260,7 @@ class EncoderBlock(keras.layers.Layer):
             layer_norm_epsilon=self.layer_norm_epsilon,
             renormalize=self.renormalize,
             gate_use_bias=self.gate_use_bias,
+            implementation=self.implementation,
             kernel_initializer=keras.initializers.serialize(
                 self.kernel_initializer
             ),

@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_gmsa import masks as masks_lib
-from keras_gmsa.layers._gmsa_attention import masked_softmax
+from keras_gmsa.layers._softmax import masked_softmax
 from keras_gmsa.layers._trainable import propagate_frozen
 
 FUSIONS = ("concat", "sum", "image_guided", "audio_guided")

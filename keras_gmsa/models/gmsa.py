@@ -48,6 +48,7 @@ DEFAULT_OPTIONS = dict(
     ff_multiplier=1,
     projection_dim=None,
     positional_encoding=None,
+    attention_implementation="dense",
     hidden_dim=1280,
     dropout=0.1,
     attention_dropout=0.0,
@@ -200,6 +201,7 @@ def build_gmsa_model(name, /, mask=None, W=None, L=None, **options):
                 layer_norm_epsilon=opts["layer_norm_epsilon"],
                 renormalize=opts["renormalize"],
                 gate_use_bias=opts["gate_use_bias"],
+                implementation=opts["attention_implementation"],
                 name=f"{key}_encoder_{index}",
             )(x, frame_mask=frame_mask)
         encoded.append(x)

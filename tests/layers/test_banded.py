@@ -78,3 +78,51 @@ def test_banded_training_step_equals_dense_and_round_trips(rng, tmp_path):
 def test_banded_refuses_unknown_implementation():
     with pytest.raises(ValueError, match="implementation must be"):
         LocalMaskedMHA(2, 4, head_masks="tp2", implementation="sparse")
+
+
+def test_build_model_takes_the_banded_path_on_a_long_video(monkeypatch):
+    # All heads local (a ShareAtt head list), 600 frames (twice YouTube-8M's
+    # cap): the banded model predicts what the dense one does, through the
+    # banded kernels.
+    import keras_gmsa
+    from keras_gmsa.data import synthetic
+    from keras_gmsa.layers.attention import _banded
+
+    heads = ["tp4", "tp8", "bd16", "td8/2"]
+    options = dict(
+        mask=heads,
+        num_classes=10,
+        max_frames=600,
+        projection_dim=16,
+        num_heads=4,
+        hidden_dim=8,
+        compile=False,
+    )
+    dense = keras_gmsa.build_model("shareatt", **options)
+    banded = keras_gmsa.build_model(
+        "shareatt", attention_implementation="banded", **options
+    )
+    banded.set_weights(dense.get_weights())
+    gen = synthetic.SyntheticYT8M(
+        num_classes=10, max_frames=600, min_frames=560, seed=0
+    )
+    _, _, rgb, audio = gen.video(np.random.default_rng(0), 0)
+    n = len(rgb)
+    pad = ((0, 600 - n), (0, 0))
+    video = {
+        "rgb": np.pad(rgb, pad)[None],
+        "audio": np.pad(audio, pad)[None],
+        "num_frames": np.array([n], "int32"),
+    }
+    calls = []
+    kernel = _banded.local_context
+    monkeypatch.setattr(
+        _banded,
+        "local_context",
+        lambda *a, **k: calls.append(a[3]) or kernel(*a, **k),
+    )
+    got = helpers.to_numpy(banded.predict_on_batch(video))
+    assert {str(spec) for spec in calls} == set(heads)
+    np.testing.assert_allclose(
+        got, helpers.to_numpy(dense.predict_on_batch(video)), atol=1e-5
+    )

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -36,8 +37,13 @@ def test_matches_numpy_reference_of_equation_7(rng, spec, renormalize):
     )
     layer(x, frame_mask=frame_mask)
     _randomise_gates(layer, rng)
-    out, maps = layer(x, frame_mask=frame_mask, return_attention_scores=True)
-    out, maps = helpers.to_numpy(out), helpers.to_numpy(maps)
+    out, scores = layer(x, frame_mask=frame_mask, return_attention_scores=True)
+    # MHA's contract: one (B, M, T, S) tensor, the maps the output uses,
+    # in the compute dtype; every map through `attention_maps`.
+    assert keras.backend.standardize_dtype(scores.dtype) == "float32"
+    maps = helpers.to_numpy(layer.attention_maps(x, frame_mask=frame_mask))
+    out, scores = helpers.to_numpy(out), helpers.to_numpy(scores)
+    np.testing.assert_allclose(scores, maps["combined"], atol=1e-6)
     w = _weights(layer)
     structural = masks.head_masks(masks.parse_head_masks(spec, 4), T)
     for b in range(3):
@@ -126,7 +132,10 @@ def test_paper_sizes_of_the_gates():
 
 def test_needs_static_length_and_a_local_mask():
     layer = GatedAttentionMaps(num_heads=2, key_dim=4)
-    with pytest.raises(ValueError, match="static number of frames"):
+    with pytest.raises(ValueError, match="needs its number of frames"):
         layer.build((None, None, 8))
+    fixed = GatedAttentionMaps(num_heads=2, key_dim=4, sequence_length=10)
+    with pytest.raises(ValueError, match="sequence_length=10"):
+        fixed.build((None, 12, 8))
     with pytest.raises(ValueError, match="needs a local mask"):
         GatedAttentionMaps(num_heads=2, key_dim=4, local_mask=None)

@@ -28,8 +28,11 @@ def test_matches_numpy_reference_of_equations_9_to_13(rng, spec):
     for v in layer.weights:  # decisive gates, so the test can fail
         if v.path.endswith("gate/kernel"):
             v.assign(rng.normal(size=v.shape).astype("float32"))
-    out, maps = layer(x, frame_mask=frame_mask, return_attention_scores=True)
-    out, maps = helpers.to_numpy(out), helpers.to_numpy(maps)
+    out, scores = layer(x, frame_mask=frame_mask, return_attention_scores=True)
+    maps = helpers.to_numpy(layer.attention_maps(x, frame_mask=frame_mask))
+    out, scores = helpers.to_numpy(out), helpers.to_numpy(scores)
+    # MHA's contract returns the maps of the Y^g term: A^g.
+    np.testing.assert_allclose(scores, maps["global"], atol=1e-6)
     structural = masks.head_masks(masks.parse_head_masks(spec, 4), T)
     w = _weights(layer)
     for b in range(3):

@@ -134,13 +134,14 @@ def test_unknown_length_builds_masks_at_run_time(rng):
     [
         (dict(head_masks=["tp1"] * 3), "one mask spec per head"),
         (dict(head_masks="zz3"), "Unknown mask spec"),
-        (dict(use_gate=True), "use_gate"),
+        (dict(head_masks="tp2", flash_attention=True), "fused"),
         (dict(attention_axes=(2,)), "frame axis"),
     ],
 )
 def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        LocalMaskedMHA(num_heads=4, key_dim=4, **kwargs)
+        layer = LocalMaskedMHA(num_heads=4, key_dim=4, **kwargs)
+        layer(np.zeros((1, 6, 3, 8), "float32"))  # a second attention axis
 
 
 def test_mask_longer_than_video_is_refused_at_build():

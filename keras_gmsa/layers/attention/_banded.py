@@ -23,7 +23,7 @@ invisible. Rows of padded queries are left for the caller to zero.
 import numpy as np
 from keras import ops
 
-from keras_gmsa.layers._gmsa_attention import masked_softmax
+from keras_gmsa.layers._softmax import masked_softmax
 
 # Smallest chunk of the Toeplitz path: tiny chunks make many tiny matrix
 # products; a chunk is never narrower than W.

@@ -1,0 +1,575 @@
+"""What the three GMSA attention layers share (private).
+
+`GMSAAttention` is `keras.layers.MultiHeadAttention` with per-head
+structural masks. Keras' own parts stay Keras': the projections
+(`_query_dense`, `_key_dense`, `_value_dense`, `_output_dense`, the
+`use_gate` gate), their weight layout and config, `sliding_window`,
+`use_causal_mask` and the merging of padding and user masks
+(`_compute_attention_mask`). The layers override MHA's hook
+`_compute_attention` and add:
+
+- per-head structure: head h attends inside its `MaskSpec` (BD, TP, TD or
+  global), ANDed with Keras' sliding window (``|i - j| < n``) and, with
+  ``use_causal_mask=True``, the causal mask (a causal TP_W head is a
+  streaming local head: frame i sees frames i - W .. i). For a static
+  length these masks are NumPy constants built once per kind of call.
+- exact padding: the softmax runs in float32 with masked entries exactly
+  0, a row whose every key is masked is all zeros, and rows of padded
+  query frames of the output are zero (the output bias included).
+
+`call` is overridden only to take MHA's arguments with ``value`` optional
+(self-attention), ``frame_mask`` as an alias of ``query_mask``, an explicit
+``query_mask`` honoured (Keras' own `call` reads the query's Keras mask
+only), and padded rows zeroed. It then runs the hooks in MHA's order.
+
+One method, `_choose_path`, names the computation a call takes:
+
+``"keras"``   no structure at all (every head global, no window, no causal
+              mask) and no maps asked for: MHA's own `_compute_attention`
+              (fused dot-product attention where the backend has it).
+``"banded"``  `LocalMaskedMHA(implementation="banded")`: local heads from
+              the keys their mask can allow only, linear in T.
+``"lean"``    GateAtt / GateOp in training: written-out gradients
+              (`_lean.py`) that keep only the scores.
+``"fast"``    self-attention whose only mask is the key padding: every BD,
+              TP, TD, causal and window neighbourhood holds its own frame,
+              so each real query row has an allowed key; the structure is
+              an additive float32 constant and no second softmax pass runs.
+``"dense"``   everything else: merged boolean masks, exact zero rows.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+from keras.src import backend as keras_backend
+
+from keras_gmsa import masks as masks_lib
+from keras_gmsa.layers._softmax import LARGE_NEGATIVE
+from keras_gmsa.layers._softmax import masked_softmax
+
+PATHS = ("keras", "banded", "lean", "fast", "dense")
+
+
+class AttentionMasks:
+    """The masks of one attention call, in the forms the paths use.
+
+    Attributes:
+        pad: bool, broadcastable to ``(B, H, T, S)``: padding and user
+            masks (and the sliding window and causal masks when they are
+            not in `structure`), or None.
+        key_padding: True when `pad` is a key mask ``(B, 1, 1, S)`` of a
+            self-attention call: every real query row then has an allowed
+            key (its own frame).
+        structure: bool ``(H | 1, T, S)`` NumPy constant or tensor of the
+            global maps (window and causal), or None.
+        local: the same for the local maps (per-head specs, window and
+            causal), or None when every local map is global.
+    """
+
+    def __init__(self, pad, key_padding, structure, local):
+        self.pad = pad
+        self.key_padding = key_padding
+        self.structure = structure
+        self.local = local
+
+    def merged(self, which):
+        """``pad`` AND the ``"global"`` or ``"local"`` structure."""
+        structure = self.structure if which == "global" else self.local
+        if structure is None:
+            return self.pad
+        structure = ops.expand_dims(ops.convert_to_tensor(structure), 0)
+        if self.pad is None:
+            return structure
+        return ops.logical_and(self.pad, structure)
+
+    def structure_bias(self, which):
+        """NumPy float32 ``(H | 1, T, S)`` additive form of a static
+        structure (0 allowed, -1e9 not), or None."""
+        structure = self.structure if which == "global" else self.local
+        if not isinstance(structure, np.ndarray):
+            return None
+        return np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32")
+
+    def key_bias(self, scores):
+        """float32 ``(B, 1, 1, S)`` of a key-padding mask (zeros without)."""
+        if self.pad is None:
+            return ops.zeros((1, 1, 1, scores.shape[-1]), "float32")
+        return ops.cast(ops.where(self.pad, 0.0, LARGE_NEGATIVE), "float32")
+
+    def bias(self, which):
+        """float32 additive form of `merged` for the fast path."""
+        structure = self.structure if which == "global" else self.local
+        parts = []
+        if self.pad is not None:
+            parts.append(
+                ops.cast(ops.where(self.pad, 0.0, LARGE_NEGATIVE), "float32")
+            )
+        if structure is not None:
+            if isinstance(structure, np.ndarray):
+                parts.append(
+                    np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32")
+                )
+            else:
+                parts.append(
+                    ops.cast(
+                        ops.where(structure, 0.0, LARGE_NEGATIVE), "float32"
+                    )
+                )
+        if not parts:
+            return None
+        total = parts[0]
+        for part in parts[1:]:
+            total = ops.add(total, part)
+        return total
+
+
+def parse_specs(specs, num_heads):
+    """Per-head `MaskSpec`s, or None when `num_heads` is not a count
+    (Keras' constructor then says what is wrong with it)."""
+    if not isinstance(num_heads, int) or isinstance(num_heads, bool):
+        return None
+    if num_heads < 1:
+        return None
+    return masks_lib.parse_head_masks(specs, num_heads)
+
+
+class GMSAAttention(keras.layers.MultiHeadAttention):
+    """Multi-head attention over frames with per-head structural masks.
+
+    Subclasses pass their per-head local `MaskSpec`s as `local_specs` and
+    implement `_attend` (and, for another output, `_project_output`).
+    """
+
+    # Whether a head whose spec is global still has a local path (the
+    # gated layers compute a global and a local map for every head).
+    _every_head_local = False
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        local_specs=None,
+        flash_attention=None,
+        **kwargs,
+    ):
+        specs = None if local_specs is None else tuple(local_specs)
+        local = self._every_head_local or (
+            specs is not None and any(not s.is_global for s in specs)
+        )
+        if local and flash_attention:
+            raise ValueError(
+                f"{type(self).__name__} cannot use a fused (flash) attention "
+                "kernel: its local masks are per head. Pass "
+                "flash_attention=None or False (or make every head global)."
+            )
+        if local:
+            # A fused kernel never runs; keep Keras' dropout check quiet.
+            flash_attention = False
+        super().__init__(
+            num_heads, key_dim, flash_attention=flash_attention, **kwargs
+        )
+        # (Keras has checked num_heads.)
+        self._local_specs = specs or (masks_lib.MaskSpec("global"),) * num_heads
+        self._has_local = local
+        self._built_lengths = None
+        self._structure_cache = {}
+
+    # ----------------------------------------------------------------- build
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        # Keras' checks of the shapes first (their messages are Keras').
+        super().build(query_shape, value_shape, key_shape)
+        if len(query_shape) != 3 or len(value_shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} attends over the frame axis of "
+                "(batch, frames, features) inputs. Received query_shape="
+                f"{tuple(query_shape)}, value_shape={tuple(value_shape)}; "
+                "inputs of rank above 3 and other attention axes are not "
+                "supported."
+            )
+        if tuple(self._attention_axes) != (1,):
+            raise ValueError(
+                f"{type(self).__name__} attends over the frame axis only "
+                "(attention_axes=None, 1 or -2 for (batch, frames, "
+                f"features) inputs). Received attention_axes="
+                f"{self._attention_axes}."
+            )
+        self._built_lengths = (query_shape[1], value_shape[1])
+        if None not in self._built_lengths:
+            for spec in self._local_specs:
+                spec.check_length(max(self._built_lengths))
+
+    # ------------------------------------------------------------- structure
+    def _structure(self, length, key_length, causal, which):
+        """bool ``(H | 1, T, S)`` structure of the global or local maps.
+
+        NumPy, built once per (length, causal) for a static length; a
+        tensor for a length known at run time. None: nothing to mask.
+        """
+        if which == "local" and not self._has_local:
+            which = "global"
+        static = isinstance(length, int) and isinstance(key_length, int)
+        key = (length, key_length, causal, which)
+        if static and key in self._structure_cache:
+            return self._structure_cache[key]
+        xp = np if static else ops
+        i = (
+            xp.reshape(xp.arange(length), (length, 1))
+            if static
+            else (ops.expand_dims(ops.arange(length, dtype="int32"), 1))
+        )
+        j = (
+            xp.reshape(xp.arange(key_length), (1, key_length))
+            if static
+            else (ops.expand_dims(ops.arange(key_length, dtype="int32"), 0))
+        )
+        layer = None
+        if self._sliding_window is not None:
+            layer = xp.less(xp.abs(i - j), self._sliding_window)
+        if causal:
+            lower = xp.greater_equal(i, j)
+            layer = lower if layer is None else xp.logical_and(layer, lower)
+        if which == "global":
+            out = None if layer is None else xp.expand_dims(layer, 0)
+        else:
+            heads = [
+                None if s.is_global else masks_lib._neighbourhood(s, i, j, xp)
+                for s in self._local_specs
+            ]
+            full = xp.ones((length, key_length), dtype="bool")
+            out = xp.stack(
+                [
+                    (full if h is None else h)
+                    if layer is None
+                    else (layer if h is None else xp.logical_and(h, layer))
+                    for h in heads
+                ],
+                axis=0,
+            )
+        if static:
+            self._structure_cache[key] = out
+        return out
+
+    # ------------------------------------------------------------------ call
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+        frame_mask=None,
+    ):
+        output, scores = self._forward(
+            query,
+            value,
+            key,
+            query_mask,
+            value_mask,
+            key_mask,
+            attention_mask,
+            training,
+            use_causal_mask,
+            frame_mask,
+            "scores" if return_attention_scores else None,
+        )
+        if return_attention_scores:
+            return output, scores
+        return output
+
+    def _forward(
+        self,
+        query,
+        value,
+        key,
+        query_mask,
+        value_mask,
+        key_mask,
+        attention_mask,
+        training,
+        use_causal_mask,
+        frame_mask,
+        maps,
+    ):
+        """The whole call; `maps` is None, ``"scores"`` (the contract's
+        tensor) or ``"all"`` (every map, for `attention_maps`)."""
+        self_attention = value is None or value is query
+        value = query if value is None else value
+        key_given = key is not None and key is not value
+        key = value if key is None else key
+        if query_mask is None:
+            query_mask = frame_mask
+        if query_mask is None:
+            query_mask = keras_backend.get_keras_mask(query)
+        if value_mask is None:
+            value_mask = keras_backend.get_keras_mask(value)
+            if value_mask is None and self_attention:
+                value_mask = query_mask
+        if key_mask is None and key_given:
+            key_mask = keras_backend.get_keras_mask(key)
+        # The masks are handled here (as in Keras' MHA): projections must
+        # not see them.
+        for tensor in (query, value, key):
+            keras_backend.set_keras_mask(tensor, None)
+        self_attention = (
+            self_attention
+            and not key_given
+            and key_mask is None
+            and attention_mask is None
+            and (value_mask is None or value_mask is query_mask)
+        )
+        if self_attention:
+            pad = None
+            if value_mask is not None:
+                pad = ops.cast(value_mask, "bool")[:, None, None, :]
+        else:
+            pad = self._compute_attention_mask(
+                query,
+                value,
+                query_mask=query_mask,
+                value_mask=value_mask,
+                key_mask=key_mask,
+                attention_mask=attention_mask,
+            )
+        gate = self._gate_dense(query) if self._use_gate else None
+        q = self._query_dense(query)
+        k = self._key_dense(key)
+        v = self._value_dense(value)
+        if type(self)._compute_attention is not _OWN_COMPUTE_ATTENTION:
+            # A user's subclass overriding MHA's hook with its original
+            # signature gets one merged mask, causal mask included.
+            pad = self._compute_attention_mask(
+                query,
+                value,
+                query_mask=query_mask,
+                value_mask=value_mask,
+                key_mask=key_mask,
+                attention_mask=attention_mask,
+                use_causal_mask=use_causal_mask,
+            )
+            context, scores = self._compute_attention(
+                q, k, v, pad, training, bool(maps)
+            )
+        else:
+            context, scores = self._compute_attention(
+                q,
+                k,
+                v,
+                attention_mask=pad,
+                training=training,
+                return_attention_scores=maps,
+                use_causal_mask=use_causal_mask,
+                key_padding=self_attention,
+            )
+        output = self._project_output(context, gate)
+        if query_mask is not None:
+            keep = ops.cast(query_mask, "bool")
+            output = ops.multiply(
+                output, ops.cast(keep, output.dtype)[:, :, None]
+            )
+            if scores is not None:
+                rows = keep[:, None, :, None]
+                scores = keras.tree.map_structure(
+                    lambda m: ops.where(rows, m, ops.zeros_like(m)), scores
+                )
+            keras_backend.set_keras_mask(output, query_mask)
+        return output, scores
+
+    def _project_output(self, context, gate):
+        """``W^o`` of the (gated) context: ``(B, T, ...)`` outputs."""
+        if gate is not None:
+            context = ops.multiply(context, gate)
+        return self._output_dense(context)
+
+    # ----------------------------------------------------------------- masks
+    def _compute_attention_mask(
+        self,
+        query,
+        value,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+    ):
+        """Keras' merge of the padding and user masks, broadcastable to
+        ``(B, H, T, S)`` (a ``(B, H, T, S)`` user mask is ANDed after)."""
+        per_head = None
+        if attention_mask is not None and len(attention_mask.shape) == 4:
+            per_head, attention_mask = attention_mask, None
+        mask = super()._compute_attention_mask(
+            query,
+            value,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            use_causal_mask=use_causal_mask,
+        )
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+            while len(mask.shape) < 3:
+                mask = ops.expand_dims(mask, 0)
+            mask = ops.expand_dims(mask, 1)
+        if per_head is not None:
+            per_head = ops.cast(per_head, "bool")
+            mask = per_head if mask is None else ops.logical_and(mask, per_head)
+        return mask
+
+    def _attention_masks(self, query, key, attention_mask, causal, padding):
+        length = query.shape[1] if query.shape[1] is not None else None
+        key_length = key.shape[1] if key.shape[1] is not None else None
+        if length is None or key_length is None:
+            length, key_length = ops.shape(query)[1], ops.shape(key)[1]
+        if attention_mask is not None and len(attention_mask.shape) < 4:
+            while len(attention_mask.shape) < 3:
+                attention_mask = ops.expand_dims(attention_mask, 0)
+            attention_mask = ops.expand_dims(attention_mask, 1)
+        return AttentionMasks(
+            None
+            if attention_mask is None
+            else ops.cast(attention_mask, "bool"),
+            padding,
+            self._structure(length, key_length, causal, "global"),
+            self._structure(length, key_length, causal, "local"),
+        )
+
+    # ------------------------------------------------------------- attention
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+        key_padding=False,
+    ):
+        """MHA's hook: attention of projected ``(B, T, H, d)`` queries,
+        ``(B, S, H, d)`` keys and values.
+
+        Args:
+            attention_mask: bool, broadcastable to ``(B, H, T, S)``.
+            use_causal_mask: AND the causal mask into every head.
+            key_padding: `attention_mask` is a self-attention call's key
+                padding only (see `_choose_path`).
+
+        Returns:
+            ``(contexts, scores)``: contexts ``(B, T, H, dv)`` (GateOp:
+            ``(B, T, 2H, dv)``, the global then the local contexts) and the
+            maps in the compute dtype, or None.
+        """
+        maps = return_attention_scores
+        if maps is True:
+            maps = "scores"
+        if self._flash_attention and maps:
+            raise ValueError(
+                "Returning attention scores is not supported when flash "
+                "attention is enabled. Please disable flash attention to "
+                "access attention scores."
+            )
+        masks = self._attention_masks(
+            query, key, attention_mask, use_causal_mask, key_padding
+        )
+        path = self._choose_path(query, masks, training, maps)
+        if path == "keras":
+            return super()._compute_attention(
+                query, key, value, masks.pad, training, False
+            )
+        context, scores = self._attend(
+            path, query, key, value, masks, training, maps
+        )
+        if maps == "scores" and scores is not None:
+            scores = ops.cast(scores, self.compute_dtype)
+        return context, scores
+
+    def _choose_path(self, query, masks, training, maps):
+        """The one place that names the computation of a call (`PATHS`)."""
+        if (
+            not maps
+            and not self._has_local
+            and masks.structure is None
+            and (masks.pad is None or masks.key_padding)
+        ):
+            return "keras"
+        if masks.key_padding and not maps:
+            special = self._special_path(query, masks, training)
+            if special is not None:
+                return special
+        if masks.key_padding and isinstance(masks.local, np.ndarray):
+            return "fast"
+        return "dense"
+
+    def _special_path(self, query, masks, training):
+        """A subclass's own path for a self-attention call without maps
+        (``"banded"`` or ``"lean"``), or None."""
+        return None
+
+    def _attend(self, path, query, key, value, masks, training, maps):
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- helpers
+    def _scores(self, query, key):
+        """Scaled ``Q K^T``: ``(B, H, T, S)`` (Keras' scaling order)."""
+        query = ops.multiply(
+            query, ops.cast(self._inverse_sqrt_key_dim, query.dtype)
+        )
+        return ops.einsum(self._dot_product_equation, key, query)
+
+    def _maps(self, scores, masks, which, path):
+        """float32 attention maps of the ``"global"`` or ``"local"`` path."""
+        if path == "fast":
+            return masked_softmax(scores, None, bias=masks.bias(which))
+        return masked_softmax(scores, masks.merged(which))
+
+    def _context(self, probs, value, training):
+        """``A V`` per head, with attention dropout: ``(B, T, H, dv)``."""
+        probs = ops.cast(probs, self.compute_dtype)
+        if self._dropout > 0.0:
+            probs = self._dropout_layer(probs, training=training)
+        return ops.einsum(self._combine_equation, probs, value)
+
+    # ---------------------------------------------------------------- shapes
+    def compute_output_shape(
+        self, query_shape, value_shape=None, key_shape=None
+    ):
+        value_shape = query_shape if value_shape is None else value_shape
+        return super().compute_output_shape(query_shape, value_shape, key_shape)
+
+    def compute_output_spec(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+        frame_mask=None,
+    ):
+        value = query if value is None else value
+        shape = self.compute_output_shape(
+            query.shape, value.shape, None if key is None else key.shape
+        )
+        output = keras.KerasTensor(shape, dtype=self.compute_dtype)
+        if return_attention_scores:
+            maps = (
+                query.shape[0],
+                self.num_heads,
+                query.shape[1],
+                value.shape[1],
+            )
+            return output, keras.KerasTensor(maps, dtype=self.compute_dtype)
+        return output
+
+
+_OWN_COMPUTE_ATTENTION = GMSAAttention._compute_attention

@@ -1,0 +1,238 @@
+"""Written-out gradients of GateAtt and GateOp (private).
+
+Automatic differentiation of the gated layers keeps about ten ``(B, H, T,
+S)`` tensors per layer for the backward pass. The kernels here keep the
+scores (and GateAtt's gate) only, recompute both maps elementwise in the
+backward pass, and run over slices of ``HEADS_PER_SLICE`` heads, so their
+working set is a slice's. Their matrix products are those of the automatic
+gradient: the arithmetic is the same, and tests check that one training
+step through them equals one through automatic differentiation.
+
+Shapes: scores ``(B, H, T, S)``, values ``(B, S, H, dv)``, contexts ``(B, T,
+H, dv)``; ``key_bias`` float32 ``(B, 1, 1, S)`` (0 on real keys, -1e9 on
+padded ones); ``local_bias`` a NumPy float32 ``(H, T, S)`` constant (0
+inside the local neighbourhoods, -1e9 outside).
+"""
+
+from keras import ops
+
+# Einsum equations on (B, H, T, S) maps, (B, S, H, dv) values and
+# (B, T, H, dv) contexts: keras' MultiHeadAttention combine equation for
+# rank-4 projections, and its two transposes.
+COMBINE = "acbe,aecd->abcd"
+MAPS_GRAD = "abcd,aecd->acbe"
+VALUE_GRAD = "acbe,abcd->aecd"
+# Heads per slice: the working set of a lean path is that of two heads.
+HEADS_PER_SLICE = 2
+
+
+def head_slices(heads):
+    return [
+        (h, min(h + HEADS_PER_SLICE, heads))
+        for h in range(0, heads, HEADS_PER_SLICE)
+    ]
+
+
+def softmax_grad(probs, d_probs):
+    """Gradient of the logits of ``probs = softmax(logits)``."""
+    return probs * (d_probs - ops.sum(d_probs * probs, axis=-1, keepdims=True))
+
+
+def slice_maps(local_bias):
+    """The maps of a lean path: a function ``(scores, key_bias, h0, h1)``
+    returning float32 ``A^g = softmax(S + b_key)`` and ``A^l = softmax(S +
+    b_key + b_local)`` of heads ``h0:h1``."""
+    local_bias = ops.convert_to_tensor(local_bias, "float32")
+
+    def maps(scores, key_bias, h0, h1):
+        logits = ops.cast(scores[:, h0:h1], "float32") + key_bias
+        return (
+            ops.softmax(logits, axis=-1),
+            ops.softmax(logits + local_bias[h0:h1], axis=-1),
+        )
+
+    return maps
+
+
+def gate_logits(maps, kernel):
+    return ops.einsum("bhts,su->bhtu", maps, kernel)
+
+
+def gated_attention(scores, key_bias, local_bias, kernels, value):
+    """GateAtt's context ``A V`` from the scores, keeping little (eq. 7).
+
+    ``A^g = softmax(S + b_key)``, ``A^l = softmax(S + b_key + b_local)``,
+    ``R^g = sigmoid(A^g W^g_g - A^l W^l_g)``, ``A = A^l + R^g (A^g - A^l)``.
+
+    Automatic differentiation keeps about ten ``(B, H, T, S)`` tensors per
+    layer for the backward pass (both maps, the gate logits, their
+    difference, the gate, ``A^g - A^l``, ``A``, the masked scores...) and
+    builds as many more while it runs. Here the gradient is written out:
+    the forward keeps the scores and the gate only, the backward recomputes
+    the two maps from the scores (elementwise), and both run over slices of
+    ``HEADS_PER_SLICE`` heads, so their working set is a slice's. The matrix
+    products are those of the automatic gradient: the arithmetic is the
+    same.
+
+    Args:
+        scores: ``(B, H, T, S)`` scaled ``Q K^T``, any float dtype.
+        key_bias: float32 ``(B, 1, 1, S)``: 0 on real keys, -1e9 on padded.
+        local_bias: NumPy float32 ``(H, T, S)`` constant: 0 inside the
+            local neighbourhoods, -1e9 outside.
+        kernels: float32 ``(W^g_g, W^l_g)``, each ``(S, S)``.
+        value: ``(B, S, H, dv)`` in the compute dtype.
+
+    Returns:
+        ``(B, T, H, dv)`` contexts in the dtype of `value`.
+    """
+    heads = scores.shape[1]
+    slices = head_slices(heads)
+    maps = slice_maps(local_bias)
+
+    @ops.custom_gradient
+    def attend(scores, key_bias, global_kernel, local_kernel, value):
+        gates, contexts = [], []
+        for h0, h1 in slices:
+            global_maps, local_maps = maps(scores, key_bias, h0, h1)
+            gate = ops.sigmoid(
+                gate_logits(global_maps, global_kernel)
+                - gate_logits(local_maps, local_kernel)
+            )
+            combined = local_maps + gate * (global_maps - local_maps)
+            contexts.append(
+                ops.einsum(
+                    COMBINE,
+                    ops.cast(combined, value.dtype),
+                    value[:, :, h0:h1],
+                )
+            )
+            gates.append(gate)
+        context = ops.concatenate(contexts, axis=2)
+
+        def grad(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch as a keyword after the saved inputs.
+            upstream = args[0] if upstream is None else upstream
+            d_scores, d_value = [], []
+            d_global_kernel = ops.zeros_like(global_kernel)
+            d_local_kernel = ops.zeros_like(local_kernel)
+            for (h0, h1), gate in zip(slices, gates, strict=True):
+                global_maps, local_maps = maps(scores, key_bias, h0, h1)
+                up = upstream[:, :, h0:h1]
+                val = value[:, :, h0:h1]
+                diff = global_maps - local_maps
+                combined = local_maps + gate * diff
+                d_value.append(
+                    ops.einsum(VALUE_GRAD, ops.cast(combined, val.dtype), up)
+                )
+                d_maps = ops.cast(ops.einsum(MAPS_GRAD, up, val), "float32")
+                d_logits = d_maps * diff * gate * (1.0 - gate)
+                d_global = d_maps * gate + ops.einsum(
+                    "bhtu,su->bhts", d_logits, global_kernel
+                )
+                d_local = d_maps * (1.0 - gate) - ops.einsum(
+                    "bhtu,su->bhts", d_logits, local_kernel
+                )
+                d_global_kernel = d_global_kernel + ops.einsum(
+                    "bhts,bhtu->su", global_maps, d_logits
+                )
+                d_local_kernel = d_local_kernel - ops.einsum(
+                    "bhts,bhtu->su", local_maps, d_logits
+                )
+                d_scores.append(
+                    ops.cast(
+                        softmax_grad(global_maps, d_global)
+                        + softmax_grad(local_maps, d_local),
+                        scores.dtype,
+                    )
+                )
+            return (
+                ops.concatenate(d_scores, axis=1),
+                ops.zeros_like(key_bias),
+                d_global_kernel,
+                d_local_kernel,
+                ops.concatenate(d_value, axis=2),
+            )
+
+        return context, grad
+
+    return attend(scores, key_bias, *kernels, value)
+
+
+def global_and_local_contexts(scores, key_bias, local_bias, value):
+    """``A^g V`` and ``A^l V`` from the scores, keeping the scores only.
+
+    ``A^g = softmax(S + b_key)`` and ``A^l = softmax(S + b_key + b_local)``.
+    Automatic differentiation keeps both maps (and the masked scores) for
+    the backward pass; here the backward recomputes the maps from the
+    scores, elementwise, over slices of ``HEADS_PER_SLICE`` heads, so one
+    ``(B, H, T, S)`` tensor per layer is kept instead of two or three. The
+    matrix products are unchanged.
+
+    Args:
+        scores: ``(B, H, T, S)``, any float dtype.
+        key_bias: float32 ``(B, 1, 1, S)``, 0 on real keys and -1e9 on
+            padded ones.
+        local_bias: NumPy float32 ``(H, T, S)``, 0 inside the local
+            neighbourhoods and -1e9 outside.
+        value: ``(B, S, H, dv)``.
+
+    Returns:
+        ``(B, T, 2H, dv)``: the global contexts of the H heads, then the
+        local ones (one tensor, so that every backend's custom gradient
+        sees a single output).
+    """
+    heads = scores.shape[1]
+    slices = head_slices(heads)
+    maps = slice_maps(local_bias)
+
+    @ops.custom_gradient
+    def attend(scores, key_bias, value):
+        contexts = {"global": [], "local": []}
+        for h0, h1 in slices:
+            val = value[:, :, h0:h1]
+            for name, probs in zip(
+                ("global", "local"), maps(scores, key_bias, h0, h1), strict=True
+            ):
+                contexts[name].append(
+                    ops.einsum(COMBINE, ops.cast(probs, val.dtype), val)
+                )
+        output = ops.concatenate(contexts["global"] + contexts["local"], 2)
+
+        def grad(*args, upstream=None):
+            # TensorFlow and JAX pass the upstream gradient positionally,
+            # PyTorch as a keyword after the saved inputs.
+            upstream = args[0] if upstream is None else upstream
+            d_scores, d_value = [], []
+            for h0, h1 in slices:
+                val = value[:, :, h0:h1]
+                d_val = None
+                d_logits = None
+                for probs, up in zip(
+                    maps(scores, key_bias, h0, h1),
+                    (
+                        upstream[:, :, h0:h1],
+                        upstream[:, :, heads + h0 : heads + h1],
+                    ),
+                    strict=True,
+                ):
+                    part = ops.einsum(
+                        VALUE_GRAD, ops.cast(probs, val.dtype), up
+                    )
+                    d_val = part if d_val is None else d_val + part
+                    d_probs = ops.cast(
+                        ops.einsum(MAPS_GRAD, up, val), "float32"
+                    )
+                    part = softmax_grad(probs, d_probs)
+                    d_logits = part if d_logits is None else d_logits + part
+                d_value.append(d_val)
+                d_scores.append(ops.cast(d_logits, scores.dtype))
+            return (
+                ops.concatenate(d_scores, axis=1),
+                ops.zeros_like(key_bias),
+                ops.concatenate(d_value, axis=2),
+            )
+
+        return output, grad
+
+    return attend(scores, key_bias, value)
