@@ -99,12 +99,9 @@ def test_an_id_split_is_deterministic_disjoint_and_complete(records):
             data.frame_dataset(frames, id_split=bad)
 
 
-def test_train_validates_on_the_holdout_and_evaluate_reads_the_rest(
-    records, tmp_path, capsys
-):
-    frames = str(records / "frame" / "*.tfrecord")
-    run_dir = tmp_path / "run"
-    code = cli.main(
+def _train(run_dir, frames, *flags):
+    """`keras-gmsa train` of a frame-level logistic model on `frames`."""
+    return cli.main(
         [
             "train",
             "--run-dir",
@@ -113,24 +110,36 @@ def test_train_validates_on_the_holdout_and_evaluate_reads_the_rest(
             "frame_logistic",
             "--train",
             frames,
-            "--train-id-split",
-            "rest:0.25",
             "--validation",
             frames,
-            "--validation-id-split",
-            "holdout:0.25",
             "--num-classes",
             str(CLASSES),
             "--max-frames",
             str(FRAMES),
             "--batch-size",
             "16",
-            "--steps-per-validation",
-            "2",
-            "--max-validations",
-            "1",
             "--no-tensorboard",
+            *flags,
         ]
+    )
+
+
+def test_train_validates_on_the_holdout_and_evaluate_reads_the_rest(
+    records, tmp_path, capsys
+):
+    frames = str(records / "frame" / "*.tfrecord")
+    run_dir = tmp_path / "run"
+    code = _train(
+        run_dir,
+        frames,
+        "--train-id-split",
+        "rest:0.25",
+        "--validation-id-split",
+        "holdout:0.25",
+        "--steps-per-validation",
+        "2",
+        "--max-validations",
+        "1",
     )
     assert code == 0
     config = json.loads((run_dir / "config.json").read_text())
@@ -197,37 +206,21 @@ def test_decay_schedule_is_the_starters_staircase():
 def test_train_with_the_decay_schedule(records, tmp_path):
     frames = str(records / "frame" / "*.tfrecord")
     run_dir = tmp_path / "decay"
-    code = cli.main(
-        [
-            "train",
-            "--run-dir",
-            str(run_dir),
-            "--model",
-            "frame_logistic",
-            "--train",
-            frames,
-            "--validation",
-            frames,
-            "--num-classes",
-            str(CLASSES),
-            "--max-frames",
-            str(FRAMES),
-            "--batch-size",
-            "16",
-            "--schedule",
-            "decay",
-            "--learning-rate",
-            "0.01",
-            "--lr-decay",
-            "0.5",
-            "--lr-decay-examples",
-            "32",
-            "--steps-per-validation",
-            "3",
-            "--max-validations",
-            "2",
-            "--no-tensorboard",
-        ]
+    code = _train(
+        run_dir,
+        frames,
+        "--schedule",
+        "decay",
+        "--learning-rate",
+        "0.01",
+        "--lr-decay",
+        "0.5",
+        "--lr-decay-examples",
+        "32",
+        "--steps-per-validation",
+        "3",
+        "--max-validations",
+        "2",
     )
     assert code == 0
     done = json.loads((run_dir / "done.json").read_text())

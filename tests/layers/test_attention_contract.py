@@ -135,3 +135,28 @@ def test_return_attention_scores_is_one_tensor_in_the_compute_dtype(rng):
         assert tuple(scores.shape) == (2, 2, T, T), name
         assert keras.backend.standardize_dtype(scores.dtype) == "bfloat16"
         assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+
+
+def test_the_docs_encoder_block_with_local_masked_mha_runs():
+    # docs/attention.md shows LocalMaskedMHA in place of MHA in a
+    # keras-hub-style encoder block; its code runs as written.
+    import os
+    import re
+
+    path = os.path.join(
+        os.path.dirname(__file__), os.pardir, os.pardir, "docs", "attention.md"
+    )
+    with open(path) as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    assert len(blocks) == 1
+    namespace = {}
+    exec(compile(blocks[0], path, "exec"), namespace)
+    block = namespace["block"]
+    encoded = helpers.to_numpy(namespace["encoded"])
+    assert isinstance(block.attention, LocalMaskedMHA)
+    assert np.isfinite(encoded).all()
+    # Padded frames are invisible to the real ones.
+    frames = namespace["frames"].copy()
+    frames[1, 25:] += 10.0
+    moved = helpers.to_numpy(block(frames, padding_mask=namespace["valid"]))
+    np.testing.assert_allclose(moved[1, :25], encoded[1, :25], atol=1e-4)

@@ -44,83 +44,11 @@ from keras import ops
 from keras.src import backend as keras_backend
 
 from keras_gmsa import masks as masks_lib
-from keras_gmsa.layers._softmax import LARGE_NEGATIVE
 from keras_gmsa.layers._softmax import masked_softmax
+from keras_gmsa.layers.attention._structure import AttentionMasks
+from keras_gmsa.layers.attention._structure import structure
 
 PATHS = ("keras", "banded", "lean", "fast", "dense")
-
-
-class AttentionMasks:
-    """The masks of one attention call, in the forms the paths use.
-
-    Attributes:
-        pad: bool, broadcastable to ``(B, H, T, S)``: padding and user
-            masks (and the sliding window and causal masks when they are
-            not in `structure`), or None.
-        key_padding: True when `pad` is a key mask ``(B, 1, 1, S)`` of a
-            self-attention call: every real query row then has an allowed
-            key (its own frame).
-        structure: bool ``(H | 1, T, S)`` NumPy constant or tensor of the
-            global maps (window and causal), or None.
-        local: the same for the local maps (per-head specs, window and
-            causal), or None when every local map is global.
-    """
-
-    def __init__(self, pad, key_padding, structure, local):
-        self.pad = pad
-        self.key_padding = key_padding
-        self.structure = structure
-        self.local = local
-
-    def merged(self, which):
-        """``pad`` AND the ``"global"`` or ``"local"`` structure."""
-        structure = self.structure if which == "global" else self.local
-        if structure is None:
-            return self.pad
-        structure = ops.expand_dims(ops.convert_to_tensor(structure), 0)
-        if self.pad is None:
-            return structure
-        return ops.logical_and(self.pad, structure)
-
-    def structure_bias(self, which):
-        """NumPy float32 ``(H | 1, T, S)`` additive form of a static
-        structure (0 allowed, -1e9 not), or None."""
-        structure = self.structure if which == "global" else self.local
-        if not isinstance(structure, np.ndarray):
-            return None
-        return np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32")
-
-    def key_bias(self, scores):
-        """float32 ``(B, 1, 1, S)`` of a key-padding mask (zeros without)."""
-        if self.pad is None:
-            return ops.zeros((1, 1, 1, scores.shape[-1]), "float32")
-        return ops.cast(ops.where(self.pad, 0.0, LARGE_NEGATIVE), "float32")
-
-    def bias(self, which):
-        """float32 additive form of `merged` for the fast path."""
-        structure = self.structure if which == "global" else self.local
-        parts = []
-        if self.pad is not None:
-            parts.append(
-                ops.cast(ops.where(self.pad, 0.0, LARGE_NEGATIVE), "float32")
-            )
-        if structure is not None:
-            if isinstance(structure, np.ndarray):
-                parts.append(
-                    np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32")
-                )
-            else:
-                parts.append(
-                    ops.cast(
-                        ops.where(structure, 0.0, LARGE_NEGATIVE), "float32"
-                    )
-                )
-        if not parts:
-            return None
-        total = parts[0]
-        for part in parts[1:]:
-            total = ops.add(total, part)
-        return total
 
 
 def parse_specs(specs, num_heads):
@@ -201,51 +129,21 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
 
     # ------------------------------------------------------------- structure
     def _structure(self, length, key_length, causal, which):
-        """bool ``(H | 1, T, S)`` structure of the global or local maps.
-
-        NumPy, built once per (length, causal) for a static length; a
-        tensor for a length known at run time. None: nothing to mask.
-        """
+        """bool ``(H | 1, T, S)`` structure of the global or local maps,
+        cached per kind of call for a static length (see `structure`)."""
         if which == "local" and not self._has_local:
             which = "global"
         static = isinstance(length, int) and isinstance(key_length, int)
         key = (length, key_length, causal, which)
         if static and key in self._structure_cache:
             return self._structure_cache[key]
-        xp = np if static else ops
-        i = (
-            xp.reshape(xp.arange(length), (length, 1))
-            if static
-            else (ops.expand_dims(ops.arange(length, dtype="int32"), 1))
+        out = structure(
+            self._local_specs if which == "local" else None,
+            self._sliding_window,
+            causal,
+            length,
+            key_length,
         )
-        j = (
-            xp.reshape(xp.arange(key_length), (1, key_length))
-            if static
-            else (ops.expand_dims(ops.arange(key_length, dtype="int32"), 0))
-        )
-        layer = None
-        if self._sliding_window is not None:
-            layer = xp.less(xp.abs(i - j), self._sliding_window)
-        if causal:
-            lower = xp.greater_equal(i, j)
-            layer = lower if layer is None else xp.logical_and(layer, lower)
-        if which == "global":
-            out = None if layer is None else xp.expand_dims(layer, 0)
-        else:
-            heads = [
-                None if s.is_global else masks_lib._neighbourhood(s, i, j, xp)
-                for s in self._local_specs
-            ]
-            full = xp.ones((length, key_length), dtype="bool")
-            out = xp.stack(
-                [
-                    (full if h is None else h)
-                    if layer is None
-                    else (layer if h is None else xp.logical_and(h, layer))
-                    for h in heads
-                ],
-                axis=0,
-            )
         if static:
             self._structure_cache[key] = out
         return out
