@@ -160,3 +160,36 @@ def test_the_docs_encoder_block_with_local_masked_mha_runs():
     frames[1, 25:] += 10.0
     moved = helpers.to_numpy(block(frames, padding_mask=namespace["valid"]))
     np.testing.assert_allclose(moved[1, :25], encoded[1, :25], atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["gateatt", "gateop"])
+def test_lora_on_the_gated_layers_trains_and_round_trips(rng, tmp_path, name):
+    # Keras' LoRA of the projections is inherited: the base kernels freeze,
+    # the low-rank factors train, and a .keras file keeps them.
+    x = rng.normal(size=(4, T, 8)).astype("float32")
+    y = rng.normal(size=(4, T, 8)).astype("float32")
+    layer = LAYERS[name]()
+    layer.build(x.shape, x.shape)
+    before = len(layer.trainable_weights)
+    for dense in (layer.query_dense, layer.key_dense, layer.value_dense):
+        dense.enable_lora(2)
+    # Each kernel freezes, two factors train.
+    assert len(layer.trainable_weights) == before - 3 + 6
+    frames = keras.Input((T, 8))
+    model = keras.Model(frames, layer(frames))
+    model.compile(optimizer="sgd", loss="mse")
+    base = helpers.to_numpy(layer.query_dense._kernel).copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    # The base kernel is frozen; the effective one moved through LoRA.
+    np.testing.assert_array_equal(
+        helpers.to_numpy(layer.query_dense._kernel), base
+    )
+    assert np.abs(helpers.to_numpy(layer.query_dense.kernel) - base).max() > 0
+    path = tmp_path / "lora.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        helpers.to_numpy(loaded.predict_on_batch(x)),
+        helpers.to_numpy(model.predict_on_batch(x)),
+        atol=1e-5,
+    )
