@@ -4,13 +4,20 @@
 >>> model = keras_gmsa.build_model("gateop", mask="tp", W=30)  # doctest: +SKIP
 """
 
-from keras_gmsa import layers
-from keras_gmsa import masks
-from keras_gmsa.models import build_ensemble
-from keras_gmsa.models import build_model
-from keras_gmsa.models import list_models
-from keras_gmsa.models import list_presets
-from keras_gmsa.version import __version__
+import sys as _sys
+
+from keras_gmsa import _startup
+
+if _startup.is_command_line(_sys.argv) and "keras" not in _sys.modules:
+    _startup.prepare_command_line(_sys.argv)
+
+from keras_gmsa import layers  # noqa: E402
+from keras_gmsa import masks  # noqa: E402
+from keras_gmsa.models import build_ensemble  # noqa: E402
+from keras_gmsa.models import build_model  # noqa: E402
+from keras_gmsa.models import list_models  # noqa: E402
+from keras_gmsa.models import list_presets  # noqa: E402
+from keras_gmsa.version import __version__  # noqa: E402
 
 __all__ = [
     "__version__",

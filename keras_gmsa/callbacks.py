@@ -25,6 +25,7 @@ import os
 import keras
 import numpy as np
 
+from keras_gmsa import constants
 from keras_gmsa import metrics as metrics_lib
 
 
@@ -75,7 +76,7 @@ class OfficialMetrics(keras.callbacks.Callback):
     def __init__(
         self,
         validation_data,
-        top_k=20,
+        top_k=constants.TOP_K,
         prefix="val_",
         steps=None,
         frequency=1,

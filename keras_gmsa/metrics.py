@@ -27,6 +27,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_gmsa import constants
+
 
 def _check(predictions, labels, top_k=None):
     predictions = np.asarray(predictions, dtype=np.float64)
@@ -65,7 +67,7 @@ def _top_k(predictions, k):
     return np.argsort(-predictions, axis=1, kind="stable")[:, :k]
 
 
-def gap(predictions, labels, top_k=20):
+def gap(predictions, labels, top_k=constants.TOP_K):
     """Global average precision at `top_k` (the 2017/2018 Kaggle metric).
 
     Each video contributes its k = min(top_k, C) best (score, label) pairs;
@@ -107,7 +109,7 @@ def perr(predictions, labels):
     return float(total / len(labels))
 
 
-def mean_ap(predictions, labels, top_k=20):
+def mean_ap(predictions, labels, top_k=constants.TOP_K):
     """MAP as the official eval reports it.
 
     Per class: the (score, label) pairs of the videos whose top-k holds the
@@ -159,7 +161,7 @@ class Evaluator:
     1.0
     """
 
-    def __init__(self, num_classes, top_k=20):
+    def __init__(self, num_classes, top_k=constants.TOP_K):
         if top_k <= 0:
             raise ValueError(f"top_k must be positive; got {top_k}.")
         self.num_classes = num_classes
@@ -253,7 +255,9 @@ class GlobalAveragePrecision(keras.metrics.Metric):
         num_bins: histogram resolution.
     """
 
-    def __init__(self, top_k=20, num_bins=16384, name="gap", **kwargs):
+    def __init__(
+        self, top_k=constants.TOP_K, num_bins=16384, name="gap", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.top_k = top_k
         self.num_bins = num_bins
@@ -370,7 +374,12 @@ class MeanAveragePrecision(keras.metrics.Metric):
     """
 
     def __init__(
-        self, num_classes, top_k=20, num_bins=4096, name="map", **kwargs
+        self,
+        num_classes,
+        top_k=constants.TOP_K,
+        num_bins=4096,
+        name="map",
+        **kwargs,
     ):
         super().__init__(name=name, **kwargs)
         self.num_classes = num_classes
@@ -424,7 +433,7 @@ class MeanAveragePrecision(keras.metrics.Metric):
         return config
 
 
-def keras_metrics(num_classes, top_k=20, with_map=False):
+def keras_metrics(num_classes, top_k=constants.TOP_K, with_map=False):
     """The official metrics as Keras metrics, for `model.compile`.
 
     GAP (histogram, within 1e-3), Hit@1 and PERR (exact); with

@@ -30,6 +30,8 @@ import os
 import shutil
 import time
 
+from keras_gmsa import constants
+
 DEFAULTS = {
     # What to train.
     "model": "gateop",
@@ -49,8 +51,8 @@ DEFAULTS = {
     # None: the model's own (rgb/audio frames, or mean_rgb/mean_audio for
     # video-level models).
     "features": None,
-    "num_classes": 3862,
-    "max_frames": 300,
+    "num_classes": constants.NUM_CLASSES,
+    "max_frames": constants.MAX_FRAMES,
     "shuffle_buffer": 2048,
     "on_error": "raise",
     # Schedule: the GMSA paper's (sec. 3) unless noted; each default is

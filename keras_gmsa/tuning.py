@@ -35,6 +35,7 @@ except ImportError as error:  # pragma: no cover
 
 import keras_gmsa
 from keras_gmsa import callbacks as callbacks_lib
+from keras_gmsa import constants
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.search_space import COMBINATIONS
 from keras_gmsa.search_space import L_VALUES
@@ -368,8 +369,8 @@ def run_search(
     w_values=W_VALUES,
     l_values=L_VALUES,
     learning_rate=(1e-4, 1e-3),
-    num_classes=3862,
-    max_frames=300,
+    num_classes=constants.NUM_CLASSES,
+    max_frames=constants.MAX_FRAMES,
     features=None,
     model_options=None,
     seed=0,

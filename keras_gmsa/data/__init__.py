@@ -13,20 +13,25 @@ except ImportError as error:  # pragma: no cover
     ) from error
 
 
-def _keep_gpus_for_the_backend():
-    # tf.data feeds JAX/PyTorch models too; a TensorFlow that sees the GPUs
-    # would reserve their memory. Hide them from TensorFlow unless it is the
-    # Keras backend (too late once TensorFlow has initialised its devices).
+def hide_gpus_from_tensorflow():
+    """Keeps TensorFlow off the GPUs unless it is the Keras backend.
+
+    tf.data feeds JAX and PyTorch models too, and a TensorFlow that sees
+    the GPUs reserves their memory. Call this before TensorFlow first uses
+    a device (the command line and the example scripts do); importing
+    `keras_gmsa.data` changes nothing by itself. Returns True if the GPUs
+    are hidden (or there were none to hide), False if it came too late.
+    """
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        try:
-            tensorflow.config.set_visible_devices([], "GPU")
-        except RuntimeError:
-            pass
+    if keras.backend.backend() == "tensorflow":
+        return False
+    try:
+        tensorflow.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # TensorFlow has initialised its devices
+        return False
+    return True
 
-
-_keep_gpus_for_the_backend()
 
 from keras_gmsa.data import synthetic  # noqa: E402
 from keras_gmsa.data.id_split import IdSplit  # noqa: E402
@@ -40,6 +45,7 @@ from keras_gmsa.data.readers import video_dataset  # noqa: E402
 from keras_gmsa.data.readers import with_given_labels  # noqa: E402
 from keras_gmsa.data.records import ReadStats  # noqa: E402
 from keras_gmsa.data.records import RecordFileError  # noqa: E402
+from keras_gmsa.data.records import find_wrong_types  # noqa: E402
 from keras_gmsa.data.records import resolve_files  # noqa: E402
 from keras_gmsa.data.records import verify_records  # noqa: E402
 from keras_gmsa.data.vocabulary import Vocabulary  # noqa: E402
@@ -53,7 +59,9 @@ __all__ = [
     "RecordFileError",
     "Vocabulary",
     "dataset_for_model",
+    "hide_gpus_from_tensorflow",
     "dequantize",
+    "find_wrong_types",
     "frame_dataset",
     "resolve_files",
     "segment_dataset",

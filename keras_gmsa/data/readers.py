@@ -18,20 +18,18 @@ pipeline with an error naming the file and record index; with
 
 import tensorflow as tf
 
+from keras_gmsa.constants import DEQUANTIZE_BIAS as _BIAS
+from keras_gmsa.constants import DEQUANTIZE_SCALE as _SCALE
+from keras_gmsa.constants import FRAME_FEATURES
+from keras_gmsa.constants import MAX_FRAMES
+from keras_gmsa.constants import NUM_CLASSES
+from keras_gmsa.constants import SEGMENT_SIZE
+from keras_gmsa.constants import VIDEO_FEATURES
 from keras_gmsa.data.id_split import parse_id_split
 from keras_gmsa.data.records import ReadStats
 from keras_gmsa.data.records import record_stream
 from keras_gmsa.data.records import resolve_files
 
-# Official dequantization (yt8m-format.md 4.1), float32.
-_SCALE = 4.0 / 255.0
-_BIAS = 4.0 / 512.0 - 2.0
-
-FRAME_FEATURES = {"rgb": 1024, "audio": 128}
-VIDEO_FEATURES = {"mean_rgb": 1024, "mean_audio": 128}
-NUM_CLASSES = 3862
-MAX_FRAMES = 300
-SEGMENT_SIZE = 5
 _MISSING = b"\x00keras_gmsa:missing"
 
 
@@ -215,6 +213,7 @@ def _pipeline(
     cycle_length,
     drop_remainder,
     id_split=None,
+    probe=None,
 ):
     # Partial batches are only dropped after the final re-batch.
     drop_remainder = drop_remainder and on_error == "raise" and id_split is None
@@ -222,7 +221,14 @@ def _pipeline(
     if deterministic is None:
         deterministic = not shuffle
     records = record_stream(
-        files, on_error, stats, shuffle, seed, cycle_length, deterministic
+        files,
+        on_error,
+        stats,
+        shuffle,
+        seed,
+        cycle_length,
+        deterministic,
+        probe=probe,
     )
     if repeat:
         records = records.repeat(None if repeat is True else repeat)
@@ -352,6 +358,18 @@ def _frame_parser(
             out[key] = tf.sparse.to_dense(context[key], default_value=-1)
         return out
 
+    def probe(serialized):
+        # The same types, one record: fails on a record of other types.
+        context, lists = tf.io.parse_single_sequence_example(
+            serialized,
+            context_features=context_spec,
+            sequence_features=sequence_spec,
+        )
+        sizes = [tf.size(context["labels"].values, out_type=tf.int64)]
+        sizes += [tf.size(lists[n], out_type=tf.int64) for n in names]
+        return tf.add_n(sizes)
+
+    parse.probe = probe
     return parse
 
 
@@ -446,6 +464,7 @@ def frame_dataset(
             cycle_length,
             drop_remainder,
             id_split=split,
+            probe=parse.probe,
         ),
         batch_size,
         on_error,
@@ -500,6 +519,13 @@ def video_dataset(
         "labels": tf.io.VarLenFeature(tf.int64),
     }
     spec.update({n: tf.io.VarLenFeature(tf.float32) for n in names})
+
+    def probe(serialized):
+        # The same types, one record: fails on a record of other types.
+        parsed = tf.io.parse_single_example(serialized, spec)
+        sizes = [tf.size(parsed["labels"].values, out_type=tf.int64)]
+        sizes += [tf.size(parsed[n].values, out_type=tf.int64) for n in names]
+        return tf.add_n(sizes)
 
     def parse(files, indices, serialized):
         parsed = tf.io.parse_example(serialized, spec)
@@ -584,6 +610,7 @@ def video_dataset(
             cycle_length,
             drop_remainder,
             id_split=split,
+            probe=probe,
         ),
         batch_size,
         on_error,
@@ -790,6 +817,7 @@ def segment_dataset(
             cycle_length,
             drop_remainder,
             id_split=split,
+            probe=base.probe,
         ),
         batch_size,
         on_error,

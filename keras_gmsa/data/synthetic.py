@@ -32,21 +32,24 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_gmsa import constants
 from keras_gmsa.data.vocabulary import VOCABULARY_COLUMNS
 
-_FEATURE_SIZES = {"rgb": 1024, "audio": 128}
+_FEATURE_SIZES = constants.FRAME_FEATURES
+_LOW, _HIGH = constants.QUANTIZE_MIN, constants.QUANTIZE_MAX
 
 
 def quantize(x):
     """float -> uint8 as the extractor did: clip [-2, 2], round half even."""
-    return np.round((np.clip(x, -2.0, 2.0) + 2.0) * 63.75).astype(np.uint8)
+    scaled = (np.clip(x, _LOW, _HIGH) - _LOW) * (255.0 / (_HIGH - _LOW))
+    return np.round(scaled).astype(np.uint8)
 
 
 def dequantize(q):
     """The official reader's dequantization (float32)."""
-    return q.astype(np.float32) * np.float32(4.0 / 255.0) + np.float32(
-        4.0 / 512.0 - 2.0
-    )
+    return q.astype(np.float32) * np.float32(
+        constants.DEQUANTIZE_SCALE
+    ) + np.float32(constants.DEQUANTIZE_BIAS)
 
 
 def _bytes_feature(values):
@@ -133,9 +136,9 @@ class SyntheticYT8M:
 
     def __init__(
         self,
-        num_classes=3862,
+        num_classes=constants.NUM_CLASSES,
         num_local_classes=None,
-        max_frames=300,
+        max_frames=constants.MAX_FRAMES,
         min_frames=1,
         labels_per_video=2.0,
         zipf=1.0,

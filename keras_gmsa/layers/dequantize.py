@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_gmsa import constants
+
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
 class Dequantize(keras.layers.Layer):
@@ -37,7 +39,10 @@ class Dequantize(keras.layers.Layer):
     """
 
     def __init__(
-        self, max_quantized_value=2.0, min_quantized_value=-2.0, **kwargs
+        self,
+        max_quantized_value=constants.QUANTIZE_MAX,
+        min_quantized_value=constants.QUANTIZE_MIN,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if not max_quantized_value > min_quantized_value:

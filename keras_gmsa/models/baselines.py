@@ -26,14 +26,15 @@ ours, is listed in docs/faithfulness.md.
 
 import keras
 
+from keras_gmsa import constants
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import SampleFrames
 from keras_gmsa.models import common
 
-VIDEO_FEATURES = {"mean_rgb": 1024, "mean_audio": 128}
+VIDEO_FEATURES = constants.VIDEO_FEATURES
 
 VIDEO_OPTIONS = dict(
-    num_classes=3862,
+    num_classes=constants.NUM_CLASSES,
     features=VIDEO_FEATURES,
     **common.HEAD_OPTIONS,
     **common.TRAINING_OPTIONS,

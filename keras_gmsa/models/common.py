@@ -15,6 +15,7 @@ model ends in a head chosen with ``head=``:
 
 import keras
 
+from keras_gmsa import constants
 from keras_gmsa.layers import ConditionalInference
 from keras_gmsa.layers import ContextGating
 from keras_gmsa.layers import Dequantize
@@ -44,12 +45,12 @@ TRAINING_OPTIONS = dict(
     name=None,
 )
 
-FRAME_FEATURES = {"rgb": 1024, "audio": 128}
+FRAME_FEATURES = constants.FRAME_FEATURES
 
 FRAME_OPTIONS = dict(
-    num_classes=3862,
+    num_classes=constants.NUM_CLASSES,
     features=FRAME_FEATURES,
-    max_frames=300,
+    max_frames=constants.MAX_FRAMES,
     frame_dtype="uint8",
     **HEAD_OPTIONS,
     **TRAINING_OPTIONS,

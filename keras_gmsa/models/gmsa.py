@@ -22,6 +22,7 @@ ours, is listed in docs/faithfulness.md.
 
 import keras
 
+from keras_gmsa import constants
 from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers import EncoderBlock
 from keras_gmsa.layers import MaskedMeanPooling
@@ -30,7 +31,7 @@ from keras_gmsa.models import common
 
 GMSA_NAMES = ("baseline", "shareatt", "gateatt", "gateop")
 
-DEFAULT_FEATURES = {"rgb": 1024, "audio": 128}
+DEFAULT_FEATURES = constants.FRAME_FEATURES
 
 # Table 1 of the paper: the configuration reported for each mask kind.
 PAPER_GATED_MASKS = {
@@ -39,8 +40,8 @@ PAPER_GATED_MASKS = {
 }
 
 DEFAULT_OPTIONS = dict(
-    num_classes=3862,
-    max_frames=300,
+    num_classes=constants.NUM_CLASSES,
+    max_frames=constants.MAX_FRAMES,
     features=DEFAULT_FEATURES,
     frame_dtype="uint8",
     num_heads=8,

@@ -1,0 +1,5 @@
+import sys
+
+from keras_gmsa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,25 @@
+"""A saved model and the records it reads (evaluate, predict; private)."""
+
+from keras_gmsa.cli._common import load_model
+
+
+def model_and_records(args):
+    """``(model, dataset with ids, num_classes)`` for MODEL and PATTERN."""
+    from keras_gmsa import data
+
+    model = load_model(args.model)
+    dataset = data.dataset_for_model(
+        model,
+        args.pattern,
+        batch_size=args.batch_size,
+        with_ids=True,
+        on_error=args.on_error,
+        allow_zero_frames=args.on_error == "skip",
+        id_split=args.id_split,
+    )
+    return model, dataset, int(model.output_shape[-1])
+
+
+def add_model_and_pattern(p):
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("pattern", help="frame- or video-level records")

@@ -1,0 +1,48 @@
+"""`keras-gmsa evaluate`: the official metrics of a saved model."""
+
+import json
+
+from keras_gmsa import constants
+from keras_gmsa.cli._common import positive_int
+from keras_gmsa.cli._records import add_model_and_pattern
+from keras_gmsa.cli._records import model_and_records
+
+
+def add_parser(sub, parents):
+    p = sub.add_parser(
+        "evaluate",
+        parents=[parents["records"]],
+        help="official metrics of a saved model on records",
+        description="GAP, MAP, PERR and Hit@1 exactly as the YouTube-8M "
+        "starter computes them, streamed over the records.",
+    )
+    add_model_and_pattern(p)
+    p.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=constants.TOP_K,
+        help="classes per video kept for GAP and MAP (GAP@20)",
+    )
+    p.add_argument("--json", help="also write the metrics to this file")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args):
+    from keras_gmsa import metrics
+
+    model, dataset, num_classes = model_and_records(args)
+    evaluator = metrics.Evaluator(num_classes, top_k=args.top_k)
+    evaluator.update_from_model(model, dataset)
+    result = evaluator.result()
+    for key in ("gap", "map", "perr", "hit_at_one"):
+        print(f"{key:<11} {result[key]:.6f}")
+    print(f"videos      {result['num_videos']}")
+    print(dataset.read_stats)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                dict(result, read_stats=dataset.read_stats.as_dict()),
+                f,
+                indent=1,
+            )

@@ -1,0 +1,123 @@
+"""`keras-gmsa train`: train (or resume) one run in a run directory."""
+
+from keras_gmsa.cli._common import UserError
+from keras_gmsa.cli._common import parse_features
+from keras_gmsa.cli._common import parse_options
+
+# Config keys set by flags: (key, type, help). Their defaults are
+# `keras_gmsa.training.DEFAULTS` (a config file's values come between).
+FLAGS = (
+    ("model", str, "a name of `keras-gmsa models` (models or presets)"),
+    ("mask", str, "GMSA local mask kind: bd, tp or td (or a spec: tp30)"),
+    ("W", int, "width of the local mask"),
+    ("L", int, "dilation of a td mask"),
+    ("train", str, "file pattern of the training records (gs:// works)"),
+    ("validation", str, "file pattern of the validation records"),
+    (
+        "train_id_split",
+        str,
+        "PART:FRACTION of a split of --train by video id (holdout or rest)",
+    ),
+    (
+        "validation_id_split",
+        str,
+        "PART:FRACTION of --validation (the paper: holdout:32000/N)",
+    ),
+    ("features", parse_features, "NAME:SIZE,... of the records"),
+    ("num_classes", int, "vocabulary size"),
+    ("max_frames", int, "frames per video"),
+    ("batch_size", int, "videos per training step (global)"),
+    ("validation_batch_size", int, "videos per validation batch"),
+    ("learning_rate", float, "initial learning rate (None: the model's)"),
+    ("steps_per_validation", int, "training steps per validation interval"),
+    ("max_validations", int, "at most this many intervals"),
+    ("validation_steps", int, "validation batches per interval (None: all)"),
+    ("patience", int, "intervals without a better GAP before stopping"),
+    ("lr_patience", int, "intervals without a better GAP before a drop"),
+    ("lr_factor", float, "learning-rate drop factor"),
+    ("lr_decay", float, "--schedule decay: factor per --lr-decay-examples"),
+    ("lr_decay_examples", int, "--schedule decay: videos per decay step"),
+    ("schedule", str, "paper (plateau drops), constant or decay"),
+    ("mixed_precision", str, "float16 or bfloat16 (mixed precision)"),
+    ("seed", int, "seed of the weights and the data order"),
+    ("shuffle_buffer", int, "records in the shuffle buffer"),
+    ("on_error", str, "raise or skip bad records"),
+)
+
+
+def add_parser(sub, parents):
+    from keras_gmsa import training
+
+    p = sub.add_parser(
+        "train",
+        parents=[parents["options"]],
+        help="train or resume one model (config file and/or flags)",
+        description="Trains one model on native records with the paper's "
+        "schedule. Running the same command again resumes the run. Flags "
+        "win over --config, which wins over the defaults shown.",
+    )
+    p.add_argument("--run-dir", required=True, help="the run's directory")
+    p.add_argument("--config", help="a JSON or TOML file of config keys")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run directory and start again",
+    )
+    for key, kind, text in FLAGS:
+        p.add_argument(
+            "--" + key.replace("_", "-"),
+            dest=key,
+            type=kind,
+            default=None,
+            help=f"{text} (default: {training.DEFAULTS[key]})",
+        )
+    p.add_argument(
+        "--distribute",
+        action="store_true",
+        help="data-parallel over all devices (JAX, TensorFlow)",
+    )
+    p.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=None,
+        help="split the CPU into N devices (to try --distribute on CPU)",
+    )
+    p.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="write no TensorBoard logs",
+    )
+    p.set_defaults(run=run)
+    return p
+
+
+def config_from_args(args):
+    from keras_gmsa import training
+
+    layers = []
+    if args.config:
+        try:
+            layers.append(training.load_config_file(args.config))
+        except OSError as error:
+            raise UserError(f"{args.config}: {error.strerror}") from error
+    flags = {
+        key: getattr(args, key)
+        for key, _, _ in FLAGS
+        if getattr(args, key) is not None
+    }
+    if args.distribute:
+        flags["distribute"] = True
+    if args.no_tensorboard:
+        flags["tensorboard"] = False
+    if args.option:
+        flags["model_options"] = parse_options(args.option)
+    layers.append(flags)
+    return training.resolve_config(*layers)
+
+
+def run(args):
+    from keras_gmsa import training
+
+    training.setup_devices(args.cpu_devices)
+    config = config_from_args(args)
+    training.train(config, args.run_dir, overwrite=args.overwrite)
