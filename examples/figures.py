@@ -41,6 +41,8 @@ def main(argv=None):
     parser.add_argument("--videos", type=int, default=16)
     parser.add_argument("--cluster-epochs", type=int, default=6)
     args = parser.parse_args(argv)
+    # tf.data feeds the model; keep TensorFlow off the GPUs of JAX/PyTorch.
+    data.hide_gpus_from_tensorflow()
 
     models = {}
     for name, _ in demo.MODELS:

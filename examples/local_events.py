@@ -32,6 +32,8 @@ def main():
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
+    # tf.data feeds the model; keep TensorFlow off the GPUs of JAX/PyTorch.
+    data.hide_gpus_from_tensorflow()
     epochs = min(
         args.epochs, int(os.environ.get("KERAS_MAX_EPOCHS", args.epochs))
     )

@@ -26,6 +26,8 @@ def main():
     parser.add_argument("--output", default="submission.csv")
     parser.add_argument("--top-k", type=int, default=20)
     args = parser.parse_args()
+    # tf.data feeds the model; keep TensorFlow off the GPUs of JAX/PyTorch.
+    data.hide_gpus_from_tensorflow()
 
     model = keras.saving.load_model(args.model)
     test = data.dataset_for_model(

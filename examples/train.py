@@ -43,6 +43,8 @@ def main():
         "--videos", type=int, default=1024, help="synthetic training videos"
     )
     args = parser.parse_args()
+    # tf.data feeds the model; keep TensorFlow off the GPUs of JAX/PyTorch.
+    data.hide_gpus_from_tensorflow()
 
     options = {}
     if args.train is None:
