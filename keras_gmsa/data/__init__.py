@@ -34,26 +34,28 @@ def hide_gpus_from_tensorflow():
 
 
 from keras_gmsa.data import synthetic  # noqa: E402
+from keras_gmsa.data.conditional import sample_label_subsets  # noqa: E402
+from keras_gmsa.data.conditional import with_given_labels  # noqa: E402
+from keras_gmsa.data.for_model import dataset_for_model  # noqa: E402
+from keras_gmsa.data.frame import frame_dataset  # noqa: E402
 from keras_gmsa.data.id_split import IdSplit  # noqa: E402
 from keras_gmsa.data.id_split import in_split  # noqa: E402
-from keras_gmsa.data.readers import dataset_for_model  # noqa: E402
-from keras_gmsa.data.readers import dequantize  # noqa: E402
-from keras_gmsa.data.readers import frame_dataset  # noqa: E402
-from keras_gmsa.data.readers import sample_label_subsets  # noqa: E402
-from keras_gmsa.data.readers import segment_dataset  # noqa: E402
-from keras_gmsa.data.readers import video_dataset  # noqa: E402
-from keras_gmsa.data.readers import with_given_labels  # noqa: E402
+from keras_gmsa.data.options import ReaderOptions  # noqa: E402
+from keras_gmsa.data.pipeline import dequantize  # noqa: E402
 from keras_gmsa.data.records import ReadStats  # noqa: E402
 from keras_gmsa.data.records import RecordFileError  # noqa: E402
 from keras_gmsa.data.records import find_wrong_types  # noqa: E402
 from keras_gmsa.data.records import resolve_files  # noqa: E402
 from keras_gmsa.data.records import verify_records  # noqa: E402
+from keras_gmsa.data.segment import segment_dataset  # noqa: E402
+from keras_gmsa.data.video import video_dataset  # noqa: E402
 from keras_gmsa.data.vocabulary import Vocabulary  # noqa: E402
 from keras_gmsa.data.vocabulary import top_k  # noqa: E402
 from keras_gmsa.data.vocabulary import write_submission  # noqa: E402
 
 __all__ = [
     "IdSplit",
+    "ReaderOptions",
     "in_split",
     "ReadStats",
     "RecordFileError",

@@ -1,0 +1,214 @@
+"""files -> records -> batches -> parse -> filter -> prefetch, for every
+layout (the one pipeline of the readers).
+
+Records are read as serialized strings, batched, and parsed a whole batch
+at a time (`tf.io.parse_sequence_example` / `tf.io.parse_example`), so no
+Python runs per record. A layout's parser (`frame.py`, `video.py`,
+`segment.py`) is a function ``parse(files, indices, serialized)`` of one
+batch that returns a dict with ``_labels``, ``_id`` and ``_keep`` (False
+on records to skip) besides the features, and carries ``parse.probe``, the
+same types on one record (see `records.record_stream`).
+
+Bad input: with ``on_error="raise"`` a bad record stops the pipeline with
+an error naming the file and record index; with ``on_error="skip"`` it is
+dropped and counted in the reader's `ReadStats`.
+"""
+
+import tensorflow as tf
+
+from keras_gmsa.constants import DEQUANTIZE_BIAS
+from keras_gmsa.constants import DEQUANTIZE_SCALE
+from keras_gmsa.data.records import record_stream
+from keras_gmsa.data.records import resolve_files
+
+MISSING = b"\x00keras_gmsa:missing"
+
+
+def dequantize(frames):
+    """uint8 -> float32 with the official constants (yt8m-format.md 4.1)."""
+    return tf.cast(frames, tf.float32) * DEQUANTIZE_SCALE + DEQUANTIZE_BIAS
+
+
+def check_layout(features, num_classes, max_frames=None):
+    """Checks a reader's features and sizes; returns the features dict."""
+    features = dict(features)
+    if not features:
+        raise ValueError("`features` must name at least one feature.")
+    for key, size in features.items():
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(
+                f"Feature {key!r} needs a positive integer size; got {size!r}."
+            )
+    for name, value in (
+        ("num_classes", num_classes),
+        ("max_frames", max_frames),
+    ):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(
+                f"`{name}` must be a positive integer. Received {value!r}."
+            )
+    return features
+
+
+def _where(files, indices, bad):
+    """'file, record N' of the first bad record in a batch (for messages)."""
+    first = tf.argmax(tf.cast(bad, tf.int32))
+    return tf.strings.join(
+        [
+            "file ",
+            files[first],
+            ", record ",
+            tf.strings.as_string(indices[first]),
+        ]
+    )
+
+
+def check(bad, files, indices, message, reason, on_error, stats, keep):
+    """Raises for any bad record, or drops it from `keep` and counts it."""
+    if on_error == "raise":
+        return tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(bad)),
+            [
+                tf.strings.join(
+                    [message, " (", _where(files, indices, bad), ")"]
+                )
+            ],
+        ), keep
+    new_bad = tf.logical_and(bad, keep)
+    op = stats.add(reason, tf.reduce_sum(tf.cast(new_bad, tf.int64)))
+    return op, tf.logical_and(keep, tf.logical_not(bad))
+
+
+def multi_hot(
+    labels, num_classes, files, indices, on_error, stats, keep, checks
+):
+    """Sparse int64 labels -> float32 multi-hot, checking the range."""
+    values = labels.values
+    rows = labels.indices[:, 0]
+    bad_value = tf.logical_or(values < 0, values >= num_classes)
+    batch = tf.shape(keep, out_type=tf.int64)[0]
+    bad = (
+        tf.math.unsorted_segment_max(tf.cast(bad_value, tf.int32), rows, batch)
+        > 0
+    )
+    op, keep = check(
+        bad,
+        files,
+        indices,
+        tf.constant(
+            f"keras_gmsa: a label is outside [0, {num_classes}) - "
+            "set num_classes to the vocabulary size"
+        ),
+        "label_range",
+        on_error,
+        stats,
+        keep,
+    )
+    checks.append(op)
+    safe = tf.clip_by_value(values, 0, num_classes - 1)
+    updates = tf.where(bad_value, 0.0, 1.0)
+    dense = tf.scatter_nd(
+        tf.stack([rows, safe], axis=1), updates, tf.stack([batch, num_classes])
+    )
+    return tf.minimum(dense, 1.0), keep
+
+
+def _prefetch(dataset):
+    """Prefetches batches; onto the GPU when TensorFlow trains on one.
+
+    On the JAX and PyTorch backends TensorFlow only feeds data (its GPUs are
+    hidden by `keras_gmsa.data`), so batches are prefetched on the host and
+    Keras hands them to the accelerator.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        gpus = tf.config.list_logical_devices("GPU")
+        # Under a tf.distribute strategy Keras places the batches itself.
+        if gpus and not tf.distribute.has_strategy():
+            return dataset.apply(
+                tf.data.experimental.prefetch_to_device(
+                    gpus[0].name, buffer_size=tf.data.AUTOTUNE
+                )
+            )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def read(pattern, parse, options, keys, stats, per_video=None):
+    """The dataset of a layout: `parse` over batches of the records of
+    `pattern`, read as `options` (a `ReaderOptions`) say.
+
+    Args:
+        keys: the feature names of an element (the parse outputs that are
+            neither ``_labels``, ``_id`` nor ``_keep``).
+        stats: the `ReadStats` the checks count in.
+        per_video: optional function of one parsed video returning a
+            dataset of examples (segments: one video, several examples).
+
+    Returns:
+        A `tf.data.Dataset` of ``(features, labels)`` (``(features, labels,
+        ids)`` with ``options.with_ids``), with ``read_stats``.
+    """
+    on_error, split = options.on_error, options.id_split
+    records = record_stream(
+        resolve_files(pattern),
+        on_error,
+        stats,
+        options.shuffle,
+        options.seed,
+        options.cycle_length,
+        options.deterministic,
+        probe=parse.probe,
+    )
+    if options.repeat:
+        records = records.repeat(
+            None if options.repeat is True else options.repeat
+        )
+    if options.shuffle:
+        records = records.shuffle(
+            options.shuffle_buffer,
+            seed=options.seed,
+            reshuffle_each_iteration=True,
+        )
+    # Parse whole batches; when records are dropped after parsing (skip
+    # mode, an id split, or segments) partial batches are dropped only
+    # after the re-batch.
+    rebatch = options.filtered or per_video is not None
+    batches = records.batch(
+        options.batch_size,
+        drop_remainder=options.drop_remainder and not options.filtered,
+    )
+    batches = batches.map(
+        parse,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=options.deterministic,
+    )
+
+    def strip(batch):
+        keep = batch.pop("_keep")
+        if split is not None:
+            keep = tf.logical_and(keep, split.contains(batch["_id"]))
+        if options.filtered:
+            return {k: tf.boolean_mask(v, keep) for k, v in batch.items()}
+        return batch
+
+    dataset = batches.map(strip)
+    if rebatch:
+        dataset = dataset.unbatch()
+        if per_video is not None:
+            dataset = dataset.flat_map(per_video)
+        dataset = dataset.batch(
+            options.batch_size, drop_remainder=options.drop_remainder
+        )
+
+    def split_element(batch):
+        features = {k: batch[k] for k in keys}
+        if options.with_ids:
+            return features, batch["_labels"], batch["_id"]
+        return features, batch["_labels"]
+
+    dataset = dataset.map(split_element)
+    if options.prefetch:
+        dataset = _prefetch(dataset)
+    dataset.read_stats = stats
+    return dataset

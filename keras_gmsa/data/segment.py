@@ -1,0 +1,186 @@
+"""The 2019 segment-rated records ("3/" partition), one example per
+segment (yt8m-format.md 5)."""
+
+import tensorflow as tf
+
+from keras_gmsa.constants import FRAME_FEATURES
+from keras_gmsa.constants import MAX_FRAMES
+from keras_gmsa.constants import NUM_CLASSES
+from keras_gmsa.constants import SEGMENT_SIZE
+from keras_gmsa.data import pipeline
+from keras_gmsa.data.frame import frame_parser
+from keras_gmsa.data.options import reader_options
+from keras_gmsa.data.records import ReadStats
+
+
+def segment_dataset(
+    pattern,
+    features=None,
+    num_classes=NUM_CLASSES,
+    segment_size=SEGMENT_SIZE,
+    max_frames=MAX_FRAMES,
+    dequantize_frames=False,
+    rated_only=True,
+    stats=None,
+    options=None,
+    **kwargs,
+):
+    """Reads the 2019 segment-rated records, one element per segment.
+
+    With ``rated_only=True`` (validation records) each unique
+    ``segment_start_times`` entry of a video becomes one example: frames
+    ``start .. start + segment_size - 1``, labels 1 for the classes rated
+    present (score 1.0) and 0 otherwise, and ``features["label_weights"]``
+    1.0 for every (segment, class) pair that was rated, 0 elsewhere (the
+    official evaluation multiplies predictions by it). A segment reaching
+    past the video's frames is an error naming the file and record (the
+    official reader's gather fails there too), or skipped.
+
+    With ``rated_only=False`` (test records) every video is cut into
+    consecutive windows starting at 0, 5, 10, ...; the last partial window
+    is zero-padded and its ``num_frames`` is the frames it holds. Labels
+    are then all zero.
+
+    Ids are ``"<video id>:<start>"``. ``stats``, ``options`` and
+    ``**kwargs`` (the `ReaderOptions`) as in `frame_dataset`.
+
+    Returns:
+        A `tf.data.Dataset` of ``({name: uint8 (B, segment_size, size),
+        ..., "num_frames": int32 (B,), "label_weights": float32 (B, C)},
+        float32 (B, C))``.
+    """
+    options = reader_options(options, **kwargs)
+    on_error = options.on_error
+    features = pipeline.check_layout(
+        features or FRAME_FEATURES, num_classes, max_frames
+    )
+    if not isinstance(segment_size, int) or not 1 <= segment_size <= max_frames:
+        raise ValueError(
+            f"segment_size must be an integer in [1, max_frames]; received "
+            f"{segment_size!r}."
+        )
+    stats = stats or ReadStats()
+    names = list(features)
+    extra = {}
+    if rated_only:
+        extra = {
+            "segment_start_times": tf.io.VarLenFeature(tf.int64),
+            "segment_labels": tf.io.VarLenFeature(tf.int64),
+            "segment_scores": tf.io.VarLenFeature(tf.float32),
+        }
+    base = frame_parser(
+        features,
+        num_classes,
+        max_frames,
+        dequantize_frames,
+        on_error,
+        not rated_only,
+        stats,
+        extra,
+    )
+
+    def parse(files, indices, serialized):
+        out = base(files, indices, serialized)
+        if not rated_only:
+            return out
+        starts = out["segment_start_times"]
+        seg_labels = out["segment_labels"]
+        valid = starts >= 0
+        reach = tf.cast(out["num_frames"], tf.int64)[:, None]
+        bad_start = tf.reduce_any(
+            tf.logical_and(
+                valid, tf.logical_or(starts < 0, starts + segment_size > reach)
+            ),
+            axis=1,
+        )
+        bad_label = tf.reduce_any(
+            tf.logical_and(
+                tf.not_equal(seg_labels, -1),
+                tf.logical_or(seg_labels < 0, seg_labels >= num_classes),
+            ),
+            axis=1,
+        )
+        keep = out["_keep"]
+        checks = []
+        for bad, message in (
+            (
+                bad_start,
+                "keras_gmsa: a rated segment reaches past the "
+                "video's last frame",
+            ),
+            (
+                bad_label,
+                f"keras_gmsa: a segment label is outside [0, {num_classes})",
+            ),
+        ):
+            op, keep = pipeline.check(
+                bad,
+                files,
+                indices,
+                tf.constant(message),
+                "segment_range",
+                on_error,
+                stats,
+                keep,
+            )
+            checks.append(op)
+        with tf.control_dependencies(checks):
+            out["_keep"] = tf.identity(keep)
+        return out
+
+    def to_segments(video):
+        frames = {n: video[n] for n in names}
+        count = video["num_frames"]
+        if rated_only:
+            valid = video["segment_start_times"] >= 0
+            starts_all = tf.boolean_mask(video["segment_start_times"], valid)
+            classes = tf.boolean_mask(video["segment_labels"], valid)
+            scores = tf.boolean_mask(
+                video["segment_scores"], video["segment_scores"] >= 0
+            )
+            starts, which = tf.unique(starts_all)
+            n = tf.shape(starts)[0]
+            pairs = tf.stack(
+                [
+                    tf.cast(which, tf.int64),
+                    tf.clip_by_value(classes, 0, num_classes - 1),
+                ],
+                axis=1,
+            )
+            shape = tf.stack([tf.cast(n, tf.int64), num_classes])
+            labels = tf.minimum(
+                tf.scatter_nd(pairs, tf.cast(scores > 0.5, tf.float32), shape),
+                1.0,
+            )
+            weights = tf.minimum(
+                tf.scatter_nd(pairs, tf.ones_like(scores), shape), 1.0
+            )
+            starts = tf.cast(starts, tf.int32)
+            counts = tf.fill([n], segment_size)
+        else:
+            n = tf.maximum((count + segment_size - 1) // segment_size, 1)
+            starts = tf.range(n) * segment_size
+            counts = tf.clip_by_value(count - starts, 0, segment_size)
+            labels = tf.zeros([n, num_classes])
+            weights = tf.zeros([n, num_classes])
+        positions = starts[:, None] + tf.range(segment_size)[None, :]
+        inside = positions < tf.minimum(count, max_frames)
+        positions = tf.minimum(positions, max_frames - 1)
+        out = {}
+        for name in names:
+            gathered = tf.gather(frames[name], positions)
+            out[name] = gathered * tf.cast(inside, gathered.dtype)[:, :, None]
+        out["num_frames"] = counts
+        out["label_weights"] = weights
+        out["_labels"] = labels
+        out["_id"] = tf.strings.join(
+            [tf.fill([n], video["_id"]), tf.strings.as_string(starts)],
+            separator=":",
+        )
+        return tf.data.Dataset.from_tensor_slices(out)
+
+    parse.probe = base.probe
+    keys = names + ["num_frames", "label_weights"]
+    return pipeline.read(
+        pattern, parse, options, keys, stats, per_video=to_segments
+    )
