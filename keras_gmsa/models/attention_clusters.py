@@ -29,6 +29,7 @@ import keras
 from keras_gmsa.layers import AttentionCluster
 from keras_gmsa.layers import RandomFrameSubset
 from keras_gmsa.models import common
+from keras_gmsa.models.registry import register_model
 
 OPTIONS = dict(
     common.FRAME_OPTIONS,
@@ -45,9 +46,13 @@ OPTIONS = dict(
 )
 
 
-def build_attention_cluster(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "attention_cluster",
+    "Attention Clusters: N attention units per modality with shifting",
+    OPTIONS,
+)
+def build_attention_cluster(name, /, **options):
     """``attention_cluster``; see the module docstring."""
-    common.no_mask(name, mask, W, L)
     opts = dict(OPTIONS, **options)
     inputs, frame_mask, frames = common.frame_inputs(opts)
     units = opts["num_units"]

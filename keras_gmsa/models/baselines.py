@@ -30,6 +30,7 @@ from keras_gmsa import constants
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import SampleFrames
 from keras_gmsa.models import common
+from keras_gmsa.models.registry import register_model
 
 VIDEO_FEATURES = constants.VIDEO_FEATURES
 
@@ -58,9 +59,24 @@ _DEFAULT_HEADS = {
 }
 
 
-def build_video_model(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "video_logistic",
+    "Starter baseline: logistic regression on video-level features",
+    VIDEO_OPTIONS,
+)
+@register_model(
+    "video_moe",
+    "Starter baseline: mixture of experts on video-level features",
+    VIDEO_OPTIONS,
+)
+@register_model(
+    "video_conditional",
+    "Kakao Brain: conditional inference (k-step label chain) on "
+    "video-level features",
+    VIDEO_OPTIONS,
+)
+def build_video_model(name, /, **options):
     """``video_logistic``, ``video_moe`` or ``video_conditional``."""
-    common.no_mask(name, mask, W, L)
     opts = dict(VIDEO_OPTIONS, head=_DEFAULT_HEADS[name])
     opts.update(options)
     features = common.check_features(opts["features"])
@@ -73,9 +89,13 @@ def build_video_model(name, /, mask=None, W=None, L=None, **options):
     return common.finish(inputs, outputs, name, opts)
 
 
-def build_frame_logistic(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "frame_logistic",
+    "Starter baseline: mean over real frames, then logistic regression",
+    FRAME_OPTIONS,
+)
+def build_frame_logistic(name, /, **options):
     """``frame_logistic``: masked mean over real frames, then the head."""
-    common.no_mask(name, mask, W, L)
     opts = dict(FRAME_OPTIONS, **options)
     inputs, frame_mask, frames = common.frame_inputs(opts)
     pooled = [
@@ -92,13 +112,17 @@ def _relu6_block(x, units, name, use_bias=False):
     return keras.layers.ReLU(max_value=6.0, name=f"{name}_relu6")(x)
 
 
-def build_dbof(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "dbof",
+    "Starter baseline: deep bag of 30 sampled frames, max pool, MoE",
+    DBOF_OPTIONS,
+)
+def build_dbof(name, /, **options):
     """``dbof``: the starter's deep bag of frames; see the module docstring.
 
     Frames are drawn at random (with replacement) in training and evenly
     spaced otherwise (`SampleFrames`), so predictions are deterministic.
     """
-    common.no_mask(name, mask, W, L)
     opts = dict(DBOF_OPTIONS, **options)
     common.check_positive(opts, "num_samples", "cluster_size", "hidden_dim")
     inputs, _, frames = common.frame_inputs(opts)
@@ -113,9 +137,13 @@ def build_dbof(name, /, mask=None, W=None, L=None, **options):
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
-def build_frame_lstm(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "frame_lstm",
+    "Starter baseline: two stacked LSTMs, last real frame, MoE",
+    LSTM_OPTIONS,
+)
+def build_frame_lstm(name, /, **options):
     """``frame_lstm``: stacked LSTMs, output at the last real frame."""
-    common.no_mask(name, mask, W, L)
     opts = dict(LSTM_OPTIONS, **options)
     common.check_positive(opts, "lstm_units", "lstm_layers")
     inputs, frame_mask, frames = common.frame_inputs(opts)

@@ -57,15 +57,6 @@ FRAME_OPTIONS = dict(
 )
 
 
-def no_mask(name, mask, W, L):
-    """Refuses GMSA mask arguments for a model without attention masks."""
-    if mask is not None or W is not None or L is not None:
-        raise ValueError(
-            f"{name} has no attention mask: mask, W and L must be None. "
-            f"Received mask={mask!r}, W={W!r}, L={L!r}."
-        )
-
-
 def check_positive(opts, *keys):
     for key in keys:
         positive_int(key, opts[key])
@@ -201,5 +192,6 @@ def finish(inputs, outputs, name, opts, optimizer=None):
         model.compile(
             optimizer=optimizer(opts["learning_rate"], **clip),
             loss=keras.losses.BinaryCrossentropy(),
+            jit_compile=opts.get("jit_compile", "auto"),
         )
     return model

@@ -28,6 +28,7 @@ from keras_gmsa.layers import EncoderBlock
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import PositionalEncoding
 from keras_gmsa.models import common
+from keras_gmsa.models.registry import register_model
 
 GMSA_NAMES = ("baseline", "shareatt", "gateatt", "gateop")
 
@@ -148,6 +149,30 @@ def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
     return [None] * (num_heads - len(local)) + local
 
 
+@register_model(
+    "baseline",
+    "Two-branch Transformer, global self-attention (paper baseline)",
+    DEFAULT_OPTIONS,
+    takes_masks=True,
+)
+@register_model(
+    "shareatt",
+    "GMSA ShareAtt: half of the heads global, half local",
+    DEFAULT_OPTIONS,
+    takes_masks=True,
+)
+@register_model(
+    "gateatt",
+    "GMSA GateAtt: global and local maps mixed by T x T gates",
+    DEFAULT_OPTIONS,
+    takes_masks=True,
+)
+@register_model(
+    "gateop",
+    "GMSA GateOp: global and local contexts mixed by D x D gates",
+    DEFAULT_OPTIONS,
+    takes_masks=True,
+)
 def build_gmsa_model(name, /, mask=None, W=None, L=None, **options):
     """Builds one of the GMSA family; see `keras_gmsa.build_model`."""
     opts = dict(DEFAULT_OPTIONS)

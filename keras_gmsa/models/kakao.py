@@ -38,6 +38,7 @@ from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import MultimodalFusion
 from keras_gmsa.layers import NetVLAD
 from keras_gmsa.models import common
+from keras_gmsa.models.registry import register_model
 
 _COMMON = dict(
     common.FRAME_OPTIONS,
@@ -69,9 +70,13 @@ def _fuse(inputs, frame_mask, frames, opts):
     )
 
 
-def build_blstm(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "kakao_blstm",
+    "Kakao Brain: guided temporal attention fusion, BLSTM, MoE",
+    BLSTM_OPTIONS,
+)
+def build_blstm(name, /, **options):
     """``kakao_blstm``; see the module docstring."""
-    common.no_mask(name, mask, W, L)
     opts = dict(BLSTM_OPTIONS, **options)
     common.check_positive(opts, "lstm_units")
     inputs, frame_mask, frames = common.frame_inputs(opts)
@@ -84,9 +89,13 @@ def build_blstm(name, /, mask=None, W=None, L=None, **options):
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
-def build_netvlad(name, /, mask=None, W=None, L=None, **options):
+@register_model(
+    "kakao_netvlad",
+    "Kakao Brain: fusion, optional differential features, NetVLAD, MoE",
+    NETVLAD_OPTIONS,
+)
+def build_netvlad(name, /, **options):
     """``kakao_netvlad``; see the module docstring."""
-    common.no_mask(name, mask, W, L)
     opts = dict(NETVLAD_OPTIONS, **options)
     common.check_positive(opts, "num_clusters", "hidden_dim")
     inputs, frame_mask, frames = common.frame_inputs(opts)

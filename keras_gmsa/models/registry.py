@@ -1,108 +1,46 @@
-"""One registry maps model names to builders; users ask for a name."""
+"""One registry maps model names to builders; users ask for a name.
+
+Each builder registers itself where it is defined (``@register_model``,
+as timm does), with its table of options and their defaults; the papers'
+configurations are presets (`keras_gmsa.models.presets`). Only the GMSA
+builders take ``mask``, ``W`` and ``L``.
+"""
+
+import collections
 
 import keras
 
-from keras_gmsa.models import attention_clusters
-from keras_gmsa.models import baselines
-from keras_gmsa.models import gmsa
-from keras_gmsa.models import kakao
 from keras_gmsa.models import presets as presets_lib
 
-# name -> (builder, allowed options, one-line description)
+_Entry = collections.namedtuple(
+    "_Entry", ["builder", "defaults", "description", "takes_masks"]
+)
+# name -> _Entry
 _REGISTRY = {}
 
 
-def register_model(name, builder, options, description):
-    """Adds a model family member to the registry (used by model modules)."""
-    if name in _REGISTRY:
-        raise ValueError(f"Model {name!r} is already registered.")
-    _REGISTRY[name] = (builder, dict(options), description)
+def register_model(name, description, defaults, takes_masks=False):
+    """Registers the decorated builder under `name`.
 
+    Args:
+        name: what `build_model` is asked for.
+        description: one line for `list_models` and ``keras-gmsa models``.
+        defaults: ``{option: default}``, every option the builder takes.
+        takes_masks: the builder takes ``mask``, ``W`` and ``L`` (GMSA).
 
-for _name, _text in (
-    (
-        "baseline",
-        "Two-branch Transformer, global self-attention (paper baseline)",
-    ),
-    ("shareatt", "GMSA ShareAtt: half of the heads global, half local"),
-    ("gateatt", "GMSA GateAtt: global and local maps mixed by T x T gates"),
-    ("gateop", "GMSA GateOp: global and local contexts mixed by D x D gates"),
-):
-    register_model(
-        _name,
-        lambda mask=None, W=None, L=None, _n=_name, **kw: gmsa.build_gmsa_model(
-            _n, mask=mask, W=W, L=L, **kw
-        ),
-        gmsa.DEFAULT_OPTIONS,
-        _text,
-    )
+    The builder is called as ``builder(name, **options)`` (with ``mask=``,
+    ``W=``, ``L=`` when `takes_masks`).
+    """
 
+    def decorator(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"Model {name!r} is already registered.")
+        _REGISTRY[name] = _Entry(
+            builder, dict(defaults), description, takes_masks
+        )
+        return builder
 
-for _name, _builder, _options, _text in (
-    (
-        "video_logistic",
-        baselines.build_video_model,
-        baselines.VIDEO_OPTIONS,
-        "Starter baseline: logistic regression on video-level features",
-    ),
-    (
-        "video_moe",
-        baselines.build_video_model,
-        baselines.VIDEO_OPTIONS,
-        "Starter baseline: mixture of experts on video-level features",
-    ),
-    (
-        "video_conditional",
-        baselines.build_video_model,
-        baselines.VIDEO_OPTIONS,
-        "Kakao Brain: conditional inference (k-step label chain) on "
-        "video-level features",
-    ),
-    (
-        "frame_logistic",
-        baselines.build_frame_logistic,
-        baselines.FRAME_OPTIONS,
-        "Starter baseline: mean over real frames, then logistic regression",
-    ),
-    (
-        "dbof",
-        baselines.build_dbof,
-        baselines.DBOF_OPTIONS,
-        "Starter baseline: deep bag of 30 sampled frames, max pool, MoE",
-    ),
-    (
-        "frame_lstm",
-        baselines.build_frame_lstm,
-        baselines.LSTM_OPTIONS,
-        "Starter baseline: two stacked LSTMs, last real frame, MoE",
-    ),
-    (
-        "attention_cluster",
-        attention_clusters.build_attention_cluster,
-        attention_clusters.OPTIONS,
-        "Attention Clusters: N attention units per modality with shifting",
-    ),
-    (
-        "kakao_blstm",
-        kakao.build_blstm,
-        kakao.BLSTM_OPTIONS,
-        "Kakao Brain: guided temporal attention fusion, BLSTM, MoE",
-    ),
-    (
-        "kakao_netvlad",
-        kakao.build_netvlad,
-        kakao.NETVLAD_OPTIONS,
-        "Kakao Brain: fusion, optional differential features, NetVLAD, MoE",
-    ),
-):
-    register_model(
-        _name,
-        lambda mask=None, W=None, L=None, _n=_name, _b=_builder, **kw: _b(
-            _n, mask=mask, W=W, L=L, **kw
-        ),
-        _options,
-        _text,
-    )
+    return decorator
 
 
 # Options of `build_model` itself, taken by every model.
@@ -117,7 +55,7 @@ def model_options(name):
         raise ValueError(
             f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
         )
-    return frozenset(_REGISTRY[name][1]) | BUILD_OPTIONS
+    return frozenset(_REGISTRY[name].defaults) | BUILD_OPTIONS
 
 
 def model_defaults(name):
@@ -126,8 +64,8 @@ def model_defaults(name):
     model_options(name)  # a clear error for an unknown name
     preset = presets_lib.get_preset(name)
     if preset is not None:
-        return dict(_REGISTRY[preset.model][1], **preset.options)
-    return dict(_REGISTRY[name][1])
+        return dict(_REGISTRY[preset.model].defaults, **preset.options)
+    return dict(_REGISTRY[name].defaults)
 
 
 def list_models(with_descriptions=False):
@@ -138,7 +76,7 @@ def list_models(with_descriptions=False):
     """
     names = sorted(_REGISTRY)
     if with_descriptions:
-        return {n: _REGISTRY[n][2] for n in names}
+        return {n: _REGISTRY[n].description for n in names}
     return names
 
 
@@ -185,8 +123,8 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
             f"Unknown model {name!r}. Allowed: {', '.join(list_models())}, "
             f"or a preset: {', '.join(presets_lib.list_presets())}."
         )
-    builder, allowed, _ = _REGISTRY[name]
-    allowed = frozenset(allowed)
+    entry = _REGISTRY[name]
+    allowed = frozenset(entry.defaults)
     unknown = sorted(set(options) - allowed - BUILD_OPTIONS)
     if unknown:
         raise ValueError(
@@ -200,17 +138,26 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
             f"jit_compile must be 'auto', True or False. Received "
             f"{jit_compile!r}."
         )
+    if entry.takes_masks:
+        options.update(mask=mask, W=W, L=L)
+    elif mask is not None or W is not None or L is not None:
+        raise ValueError(
+            f"{name} has no attention mask: mask, W and L must be None. "
+            f"Received mask={mask!r}, W={W!r}, L={L!r}."
+        )
+    # Compiled once, by the builder, with this jit_compile.
+    options["jit_compile"] = jit_compile
     previous = keras.config.dtype_policy()
     if policy is not None:
         keras.config.set_dtype_policy(policy)
     try:
-        model = builder(mask=mask, W=W, L=L, **options)
+        return entry.builder(name, **options)
     finally:
         keras.config.set_dtype_policy(previous)
-    if jit_compile != "auto" and model.compiled:
-        model.compile(
-            optimizer=model.optimizer,
-            loss=model.loss,
-            jit_compile=jit_compile,
-        )
-    return model
+
+
+# The model families register their builders when imported.
+from keras_gmsa.models import attention_clusters  # noqa: E402, F401
+from keras_gmsa.models import baselines  # noqa: E402, F401
+from keras_gmsa.models import gmsa  # noqa: E402, F401
+from keras_gmsa.models import kakao  # noqa: E402, F401

@@ -249,3 +249,28 @@ def test_resolve_masks_follows_the_paper():
 def test_bad_names_and_options_raise(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         keras_gmsa.build_model(*args, **kwargs)
+
+
+def test_builders_register_where_defined_and_compile_once(monkeypatch):
+    from keras_gmsa.models import baselines
+    from keras_gmsa.models import gmsa
+    from keras_gmsa.models import registry
+
+    assert registry._REGISTRY["dbof"].builder is baselines.build_dbof
+    assert registry._REGISTRY["gateop"].builder is gmsa.build_gmsa_model
+    # Only the GMSA builders take mask, W and L.
+    takes = {n for n, e in registry._REGISTRY.items() if e.takes_masks}
+    assert takes == set(gmsa.GMSA_NAMES)
+    calls = []
+    compile_ = keras.Model.compile
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("jit_compile"))
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", counted)
+    model = keras_gmsa.build_model(
+        "gateop", mask="tp", W=3, jit_compile=True, **SMALL
+    )
+    assert calls == [True]
+    assert model.jit_compile is True
