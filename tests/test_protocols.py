@@ -227,3 +227,23 @@ def test_train_with_the_decay_schedule(records, tmp_path):
     # 6 steps of 16 videos, halved every 32 videos (2 steps): 0.01 / 2^3.
     assert done["intervals"] == 2
     np.testing.assert_allclose(done["final_learning_rate"], 0.01 / 8, rtol=1e-5)
+
+
+def test_the_gmsa_table_1_configurations_are_presets():
+    from keras_gmsa.models.gmsa import resolve_masks
+
+    expected = {
+        "shareatt_tp": [None] * 4 + ["tp10", "tp30", "tp60", "tp80"],
+        "shareatt_td": [None] * 4 + ["td10/2", "td30/3", "td60/4", "td80/5"],
+        "gateatt_td80_5": "td80/5",
+        "gateop_tp30": "tp30",
+        "gateop_bd20": "bd20",
+    }
+    for name, masks in expected.items():
+        preset = presets.PRESETS[name]
+        assert resolve_masks(preset.model, **preset.options) == masks, name
+    assert len(presets.GMSA_TABLE_1) == 9
+    model = keras_gmsa.build_model("gateop_tp30", compile=False)
+    # The paper's best model at the paper's size (61 MB).
+    assert abs(model.count_params() * 4 / 2**20 - 61.11) < 0.01
+    assert model.get_layer("rgb_encoder_0").get_config()["masks"] == "tp30"

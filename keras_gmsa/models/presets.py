@@ -1,5 +1,8 @@
 """Named configurations of the zoo's models: the papers' own settings.
 
+The GMSA paper's Table 1 configurations (``gateop_tp30``, ...) and Kakao
+Brain's six ensemble members (``kakao_mc_blstm_moe2``, ...).
+
 ``build_model(preset)`` builds the preset's model with the preset's
 options (options given to `build_model` win). A preset is a name a user
 can ask for, with the paper that defines it and, where the paper reports
@@ -97,6 +100,28 @@ PRESETS = {
         num_mixtures=4,
     ),
 }
+
+# The GMSA paper's Table 1 (Sahu and Goyal 2022): the configurations it
+# reports, with their test GAP / MAP (%). Default widths reproduce the
+# paper's model sizes (keras_gmsa.models.gmsa).
+_TABLE_1 = (
+    ("shareatt_bd", "shareatt", dict(mask="bd"), "85.18 / 44.81"),
+    ("shareatt_tp", "shareatt", dict(mask="tp"), "85.25 / 45.04"),
+    ("shareatt_td", "shareatt", dict(mask="td"), "85.16 / 44.69"),
+    ("gateatt_bd10", "gateatt", dict(mask="bd10"), "85.21 / 44.89"),
+    ("gateatt_tp10", "gateatt", dict(mask="tp10"), "85.30 / 45.28"),
+    ("gateatt_td80_5", "gateatt", dict(mask="td80/5"), "85.30 / 45.31"),
+    ("gateop_bd20", "gateop", dict(mask="bd20"), "86.03 / 47.03"),
+    ("gateop_tp30", "gateop", dict(mask="tp30"), "86.13 / 47.49"),
+    ("gateop_td60_4", "gateop", dict(mask="td60/4"), "85.99 / 46.98"),
+)
+for _name, _model, _options, _scores in _TABLE_1:
+    PRESETS[_name] = Preset(
+        _model,
+        _options,
+        f"GMSA Table 1, {_model} {_options['mask']} (test GAP / MAP {_scores})",
+    )
+GMSA_TABLE_1 = tuple(row[0] for row in _TABLE_1)
 
 # Kakao's ensemble, in the paper's order.
 KAKAO_MEMBERS = tuple(name for name in PRESETS if name.startswith("kakao_"))

@@ -118,6 +118,10 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
     if preset is not None:
         # A paper configuration: the preset's options, the caller's on top.
         name, options = preset.model, dict(preset.options, **options)
+        # A preset's mask (GMSA Table 1), unless the caller gives one.
+        preset_mask = {k: options.pop(k, None) for k in ("mask", "W", "L")}
+        if mask is None and W is None and L is None:
+            mask, W, L = (preset_mask[k] for k in ("mask", "W", "L"))
     if name not in _REGISTRY:
         raise ValueError(
             f"Unknown model {name!r}. Allowed: {', '.join(list_models())}, "
