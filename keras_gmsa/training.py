@@ -1,5 +1,8 @@
 """`keras-gmsa train`: one resumable training run in a run directory.
 
+(One module of about 470 lines: the run's config, its directory, devices
+and schedule are one lifecycle, read top to bottom.)
+
 A run is described by a config (JSON or TOML file, command-line flags on
 top; see `DEFAULTS`). The resolved config is stored as
 ``RUN_DIR/config.json``; running the same command again resumes the run

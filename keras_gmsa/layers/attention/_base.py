@@ -1,5 +1,8 @@
 """What the three GMSA attention layers share (private).
 
+(About 470 lines: MHA's call contract, kept whole in one class so that the
+order of Keras' hooks reads as Keras runs them.)
+
 `GMSAAttention` is `keras.layers.MultiHeadAttention` with per-head
 structural masks. Keras' own parts stay Keras': the projections
 (`_query_dense`, `_key_dense`, `_value_dense`, `_output_dense`, the
