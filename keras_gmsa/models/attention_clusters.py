@@ -65,7 +65,10 @@ def build_attention_cluster(name, /, **options):
         )
     if opts["train_sample"] is not None:
         frame_mask = RandomFrameSubset(
-            opts["train_sample"], seed=opts["seed"], name="frame_subset"
+            opts["train_sample"],
+            seed=opts["seed"],
+            dtype=opts.get("dtype_policy"),
+            name="frame_subset",
         )(frame_mask)
     pooled = [
         AttentionCluster(
@@ -74,12 +77,15 @@ def build_attention_cluster(name, /, **options):
             hidden_units=opts["hidden_units"],
             shifting=opts["shifting"],
             position_bias=opts["position_bias"],
+            dtype=opts.get("dtype_policy"),
             name=f"{key}_cluster",
         )(x, frame_mask=frame_mask)
         for key, x in frames.items()
     ]
-    x = common.concat(pooled, "concat_modalities")
-    x = keras.layers.Dropout(opts["dropout"], name="dropout")(x)
+    x = common.concat(pooled, "concat_modalities", opts.get("dtype_policy"))
+    x = keras.layers.Dropout(
+        opts["dropout"], dtype=opts.get("dtype_policy"), name="dropout"
+    )(x)
     outputs = common.apply_head(x, inputs, opts)
     return common.finish(
         inputs, outputs, name, opts, optimizer=keras.optimizers.RMSprop

@@ -84,7 +84,9 @@ def build_video_model(name, /, **options):
         key: keras.Input((dim,), dtype="float32", name=key)
         for key, dim in features.items()
     }
-    x = common.concat(inputs.values(), "concat_features")
+    x = common.concat(
+        inputs.values(), "concat_features", opts.get("dtype_policy")
+    )
     outputs = common.apply_head(x, inputs, opts)
     return common.finish(inputs, outputs, name, opts)
 
@@ -99,17 +101,21 @@ def build_frame_logistic(name, /, **options):
     opts = dict(FRAME_OPTIONS, **options)
     inputs, frame_mask, frames = common.frame_inputs(opts)
     pooled = [
-        MaskedMeanPooling(name=f"{key}_mean")(x, frame_mask=frame_mask)
+        MaskedMeanPooling(dtype=opts.get("dtype_policy"), name=f"{key}_mean")(
+            x, frame_mask=frame_mask
+        )
         for key, x in frames.items()
     ]
-    x = common.concat(pooled, "concat_modalities")
+    x = common.concat(pooled, "concat_modalities", opts.get("dtype_policy"))
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
-def _relu6_block(x, units, name, use_bias=False):
-    x = keras.layers.Dense(units, use_bias=use_bias, name=name)(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    return keras.layers.ReLU(max_value=6.0, name=f"{name}_relu6")(x)
+def _relu6_block(x, units, name, dtype, use_bias=False):
+    x = keras.layers.Dense(units, use_bias=use_bias, dtype=dtype, name=name)(x)
+    x = keras.layers.BatchNormalization(dtype=dtype, name=f"{name}_bn")(x)
+    return keras.layers.ReLU(max_value=6.0, dtype=dtype, name=f"{name}_relu6")(
+        x
+    )
 
 
 @register_model(
@@ -126,14 +132,25 @@ def build_dbof(name, /, **options):
     opts = dict(DBOF_OPTIONS, **options)
     common.check_positive(opts, "num_samples", "cluster_size", "hidden_dim")
     inputs, _, frames = common.frame_inputs(opts)
-    x = common.concat(frames.values(), "concat_modalities")
-    x = SampleFrames(opts["num_samples"], seed=opts["seed"], name="sample")(
-        x, inputs["num_frames"]
+    x = common.concat(
+        frames.values(), "concat_modalities", opts.get("dtype_policy")
     )
-    x = keras.layers.BatchNormalization(name="input_bn")(x)
-    x = _relu6_block(x, opts["cluster_size"], "clusters")
-    x = keras.layers.GlobalMaxPooling1D(name="max_pool")(x)
-    x = _relu6_block(x, opts["hidden_dim"], "hidden")
+    x = SampleFrames(
+        opts["num_samples"],
+        seed=opts["seed"],
+        dtype=opts.get("dtype_policy"),
+        name="sample",
+    )(x, inputs["num_frames"])
+    x = keras.layers.BatchNormalization(
+        dtype=opts.get("dtype_policy"), name="input_bn"
+    )(x)
+    x = _relu6_block(
+        x, opts["cluster_size"], "clusters", opts.get("dtype_policy")
+    )
+    x = keras.layers.GlobalMaxPooling1D(
+        dtype=opts.get("dtype_policy"), name="max_pool"
+    )(x)
+    x = _relu6_block(x, opts["hidden_dim"], "hidden", opts.get("dtype_policy"))
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
@@ -147,7 +164,9 @@ def build_frame_lstm(name, /, **options):
     opts = dict(LSTM_OPTIONS, **options)
     common.check_positive(opts, "lstm_units", "lstm_layers")
     inputs, frame_mask, frames = common.frame_inputs(opts)
-    x = common.concat(frames.values(), "concat_modalities")
+    x = common.concat(
+        frames.values(), "concat_modalities", opts.get("dtype_policy")
+    )
     layers = opts["lstm_layers"]
     for index in range(layers):
         # With a mask, Keras carries the state over padded steps, so the
@@ -155,6 +174,7 @@ def build_frame_lstm(name, /, **options):
         x = keras.layers.LSTM(
             opts["lstm_units"],
             return_sequences=index < layers - 1,
+            dtype=opts.get("dtype_policy"),
             name=f"lstm_{index}",
         )(x, mask=frame_mask)
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)

@@ -110,21 +110,23 @@ def frame_inputs(opts):
     }
     inputs["num_frames"] = keras.Input((), dtype="int32", name="num_frames")
     first = next(iter(features))
-    frame_mask = FrameMask(name="frame_mask")(
+    frame_mask = FrameMask(dtype=opts.get("dtype_policy"), name="frame_mask")(
         inputs[first], inputs["num_frames"]
     )
     frames = {
-        key: Dequantize(name=f"{key}_dequantize")(inputs[key])
+        key: Dequantize(
+            dtype=opts.get("dtype_policy"), name=f"{key}_dequantize"
+        )(inputs[key])
         for key in features
     }
     return inputs, frame_mask, frames
 
 
-def concat(tensors, name):
+def concat(tensors, name, dtype=None):
     tensors = list(tensors)
     if len(tensors) == 1:
         return tensors[0]
-    return keras.layers.Concatenate(axis=-1, name=name)(tensors)
+    return keras.layers.Concatenate(axis=-1, dtype=dtype, name=name)(tensors)
 
 
 def apply_head(x, inputs, opts):
@@ -138,7 +140,9 @@ def apply_head(x, inputs, opts):
     l2 = opts["l2"]
     regularizer = keras.regularizers.L2(l2) if l2 else None
     if head.startswith("cg_"):
-        x = ContextGating(l2=l2, name="context_gating")(x)
+        x = ContextGating(
+            l2=l2, dtype=opts.get("dtype_policy"), name="context_gating"
+        )(x)
         head = head[3:]
     if head == "moe":
         return MixtureOfExperts(

@@ -207,13 +207,19 @@ def build_gmsa_model(name, /, mask=None, W=None, L=None, **options):
         dim = x.shape[-1]
         if projection is not None and projection != dim:
             # Optional, not in the paper: encode at a smaller width.
-            x = keras.layers.Dense(projection, name=f"{key}_projection")(x)
+            x = keras.layers.Dense(
+                projection,
+                dtype=opts.get("dtype_policy"),
+                name=f"{key}_projection",
+            )(x)
             dim = projection
         if positional is not None:
             # Not in the paper (see docs/faithfulness.md): frame order for
             # the attention, on the frames the encoder sees.
             x = PositionalEncoding(
-                positional, name=f"{key}_positional_encoding"
+                positional,
+                dtype=opts.get("dtype_policy"),
+                name=f"{key}_positional_encoding",
             )(x, frame_mask=frame_mask)
         for index in range(opts["num_blocks"]):
             x = EncoderBlock(
@@ -228,15 +234,25 @@ def build_gmsa_model(name, /, mask=None, W=None, L=None, **options):
                 renormalize=opts["renormalize"],
                 gate_use_bias=opts["gate_use_bias"],
                 implementation=opts["attention_implementation"],
+                dtype=opts.get("dtype_policy"),
                 name=f"{key}_encoder_{index}",
             )(x, frame_mask=frame_mask)
         encoded.append(x)
-    x = common.concat(encoded, "concat_modalities")
-    x = MaskedMeanPooling(name="temporal_mean")(x, frame_mask=frame_mask)
+    x = common.concat(encoded, "concat_modalities", opts.get("dtype_policy"))
+    x = MaskedMeanPooling(dtype=opts.get("dtype_policy"), name="temporal_mean")(
+        x, frame_mask=frame_mask
+    )
     x = keras.layers.Dense(
-        opts["hidden_dim"], activation="relu", name="hidden"
+        opts["hidden_dim"],
+        activation="relu",
+        dtype=opts.get("dtype_policy"),
+        name="hidden",
     )(x)
-    x = keras.layers.Dropout(opts["hidden_dropout"], name="hidden_dropout")(x)
+    x = keras.layers.Dropout(
+        opts["hidden_dropout"],
+        dtype=opts.get("dtype_policy"),
+        name="hidden_dropout",
+    )(x)
 
     # Outputs: the paper's Dense(num_classes, sigmoid) unless `head=`.
     outputs = common.apply_head(x, inputs, opts)

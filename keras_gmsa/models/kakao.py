@@ -65,9 +65,12 @@ def _fuse(inputs, frame_mask, frames, opts):
             "Kakao Brain's fusions join a visual and an audio stream: "
             f"`features` must have 'rgb' and 'audio'; got {sorted(frames)}."
         )
-    return MultimodalFusion(opts["fusion"], opts["window"], name="fusion")(
-        frames["rgb"], frames["audio"], frame_mask=frame_mask
-    )
+    return MultimodalFusion(
+        opts["fusion"],
+        opts["window"],
+        dtype=opts.get("dtype_policy"),
+        name="fusion",
+    )(frames["rgb"], frames["audio"], frame_mask=frame_mask)
 
 
 @register_model(
@@ -82,10 +85,17 @@ def build_blstm(name, /, **options):
     inputs, frame_mask, frames = common.frame_inputs(opts)
     x = _fuse(inputs, frame_mask, frames, opts)
     x = keras.layers.Bidirectional(
-        keras.layers.LSTM(opts["lstm_units"], return_sequences=True),
+        keras.layers.LSTM(
+            opts["lstm_units"],
+            return_sequences=True,
+            dtype=opts.get("dtype_policy"),
+        ),
+        dtype=opts.get("dtype_policy"),
         name="blstm",
     )(x, mask=frame_mask)
-    x = MaskedMeanPooling(name="temporal_mean")(x, frame_mask=frame_mask)
+    x = MaskedMeanPooling(dtype=opts.get("dtype_policy"), name="temporal_mean")(
+        x, frame_mask=frame_mask
+    )
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
 
 
@@ -101,9 +111,16 @@ def build_netvlad(name, /, **options):
     inputs, frame_mask, frames = common.frame_inputs(opts)
     x = _fuse(inputs, frame_mask, frames, opts)
     if opts["differential"]:
-        x = DifferentialFeatures(name="differential")(x, frame_mask=frame_mask)
-    x = NetVLAD(opts["num_clusters"], name="netvlad")(x, frame_mask=frame_mask)
+        x = DifferentialFeatures(
+            dtype=opts.get("dtype_policy"), name="differential"
+        )(x, frame_mask=frame_mask)
+    x = NetVLAD(
+        opts["num_clusters"], dtype=opts.get("dtype_policy"), name="netvlad"
+    )(x, frame_mask=frame_mask)
     x = keras.layers.Dense(
-        opts["hidden_dim"], activation="relu", name="hidden"
+        opts["hidden_dim"],
+        activation="relu",
+        dtype=opts.get("dtype_policy"),
+        name="hidden",
     )(x)
     return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)

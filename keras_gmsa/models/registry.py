@@ -149,15 +149,12 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
             f"{name} has no attention mask: mask, W and L must be None. "
             f"Received mask={mask!r}, W={W!r}, L={L!r}."
         )
-    # Compiled once, by the builder, with this jit_compile.
+    # Compiled once, by the builder, with this jit_compile; the policy is
+    # passed to every layer (None: the global policy), which stays as it is.
     options["jit_compile"] = jit_compile
-    previous = keras.config.dtype_policy()
     if policy is not None:
-        keras.config.set_dtype_policy(policy)
-    try:
-        return entry.builder(name, **options)
-    finally:
-        keras.config.set_dtype_policy(previous)
+        options["dtype_policy"] = keras.dtype_policies.get(policy)
+    return entry.builder(name, **options)
 
 
 # The model families register their builders when imported.

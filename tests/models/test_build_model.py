@@ -274,3 +274,18 @@ def test_builders_register_where_defined_and_compile_once(monkeypatch):
     )
     assert calls == [True]
     assert model.jit_compile is True
+
+
+@pytest.mark.parametrize("name", sorted(helpers.SMALL_MODELS))
+def test_dtype_policy_reaches_every_layer_not_the_global_policy(name):
+    model = helpers.build_small(
+        name, dtype_policy="mixed_bfloat16", compile=False
+    )
+    assert keras.config.dtype_policy().name == "float32"
+    policies = {
+        layer.name: layer.dtype_policy.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    }
+    assert policies.pop("predictions") == "float32"
+    assert set(policies.values()) == {"mixed_bfloat16"}, policies
