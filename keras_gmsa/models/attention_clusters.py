@@ -31,8 +31,16 @@ from keras_gmsa.layers import RandomFrameSubset
 from keras_gmsa.models import common
 from keras_gmsa.models.registry import register_model
 
-OPTIONS = dict(
-    common.FRAME_OPTIONS,
+
+@register_model(
+    "attention_cluster",
+    "Attention Clusters: N attention units per modality with shifting",
+    shared=common.FRAME_OPTIONS,
+)
+def build_attention_cluster(
+    name,
+    /,
+    *,
     num_units=8,
     scoring="fc1",
     hidden_units=10,
@@ -43,17 +51,10 @@ OPTIONS = dict(
     learning_rate=1e-3,
     clipnorm=5.0,
     seed=None,
-)
-
-
-@register_model(
-    "attention_cluster",
-    "Attention Clusters: N attention units per modality with shifting",
-    OPTIONS,
-)
-def build_attention_cluster(name, /, **options):
+    **shared,
+):
     """``attention_cluster``; see the module docstring."""
-    opts = dict(OPTIONS, **options)
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     inputs, frame_mask, frames = common.frame_inputs(opts)
     units = opts["num_units"]
     if not isinstance(units, dict):

@@ -40,17 +40,6 @@ VIDEO_OPTIONS = dict(
     **common.HEAD_OPTIONS,
     **common.TRAINING_OPTIONS,
 )
-FRAME_OPTIONS = dict(common.FRAME_OPTIONS)
-DBOF_OPTIONS = dict(
-    FRAME_OPTIONS,
-    head="moe",
-    num_samples=30,
-    cluster_size=8192,
-    hidden_dim=1024,
-    seed=None,
-)
-LSTM_OPTIONS = dict(FRAME_OPTIONS, head="moe", lstm_units=1024, lstm_layers=2)
-
 # The head each name implies; ``head=`` overrides it.
 _DEFAULT_HEADS = {
     "video_logistic": "logistic",
@@ -62,23 +51,25 @@ _DEFAULT_HEADS = {
 @register_model(
     "video_logistic",
     "Starter baseline: logistic regression on video-level features",
-    VIDEO_OPTIONS,
+    shared=dict(VIDEO_OPTIONS, head="logistic"),
 )
 @register_model(
     "video_moe",
     "Starter baseline: mixture of experts on video-level features",
-    VIDEO_OPTIONS,
+    shared=dict(VIDEO_OPTIONS, head="moe"),
 )
 @register_model(
     "video_conditional",
     "Kakao Brain: conditional inference (k-step label chain) on "
     "video-level features",
-    VIDEO_OPTIONS,
+    shared=dict(VIDEO_OPTIONS, head="conditional"),
 )
-def build_video_model(name, /, **options):
-    """``video_logistic``, ``video_moe`` or ``video_conditional``."""
-    opts = dict(VIDEO_OPTIONS, head=_DEFAULT_HEADS[name])
-    opts.update(options)
+def build_video_model(name, /, **shared):
+    """``video_logistic``, ``video_moe`` or ``video_conditional``: its
+    options are all shared (features, head, training), the head by name."""
+    opts = common.builder_options(
+        dict(VIDEO_OPTIONS, head=_DEFAULT_HEADS[name]), locals()
+    )
     features = common.check_features(opts["features"])
     inputs = {
         key: keras.Input((dim,), dtype="float32", name=key)
@@ -94,11 +85,12 @@ def build_video_model(name, /, **options):
 @register_model(
     "frame_logistic",
     "Starter baseline: mean over real frames, then logistic regression",
-    FRAME_OPTIONS,
+    shared=common.FRAME_OPTIONS,
 )
-def build_frame_logistic(name, /, **options):
-    """``frame_logistic``: masked mean over real frames, then the head."""
-    opts = dict(FRAME_OPTIONS, **options)
+def build_frame_logistic(name, /, **shared):
+    """``frame_logistic``: masked mean over real frames, then the head
+    (every option shared: frame inputs, head, training)."""
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     inputs, frame_mask, frames = common.frame_inputs(opts)
     pooled = [
         MaskedMeanPooling(dtype=opts.get("dtype_policy"), name=f"{key}_mean")(
@@ -121,15 +113,25 @@ def _relu6_block(x, units, name, dtype, use_bias=False):
 @register_model(
     "dbof",
     "Starter baseline: deep bag of 30 sampled frames, max pool, MoE",
-    DBOF_OPTIONS,
+    shared=common.FRAME_OPTIONS,
 )
-def build_dbof(name, /, **options):
+def build_dbof(
+    name,
+    /,
+    *,
+    head="moe",
+    num_samples=30,
+    cluster_size=8192,
+    hidden_dim=1024,
+    seed=None,
+    **shared,
+):
     """``dbof``: the starter's deep bag of frames; see the module docstring.
 
     Frames are drawn at random (with replacement) in training and evenly
     spaced otherwise (`SampleFrames`), so predictions are deterministic.
     """
-    opts = dict(DBOF_OPTIONS, **options)
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     common.check_positive(opts, "num_samples", "cluster_size", "hidden_dim")
     inputs, _, frames = common.frame_inputs(opts)
     x = common.concat(
@@ -157,11 +159,13 @@ def build_dbof(name, /, **options):
 @register_model(
     "frame_lstm",
     "Starter baseline: two stacked LSTMs, last real frame, MoE",
-    LSTM_OPTIONS,
+    shared=common.FRAME_OPTIONS,
 )
-def build_frame_lstm(name, /, **options):
+def build_frame_lstm(
+    name, /, *, head="moe", lstm_units=1024, lstm_layers=2, **shared
+):
     """``frame_lstm``: stacked LSTMs, output at the last real frame."""
-    opts = dict(LSTM_OPTIONS, **options)
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     common.check_positive(opts, "lstm_units", "lstm_layers")
     inputs, frame_mask, frames = common.frame_inputs(opts)
     x = common.concat(

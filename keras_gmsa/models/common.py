@@ -57,6 +57,21 @@ FRAME_OPTIONS = dict(
 )
 
 
+def builder_options(shared_defaults, local):
+    """The options of one build: the shared table, the caller's shared
+    options and the builder's own keyword arguments.
+
+    Call it first thing in a builder, as ``builder_options(TABLE,
+    locals())``: `local` then holds the builder's arguments only.
+    """
+    own = {
+        k: v
+        for k, v in local.items()
+        if k not in ("name", "mask", "W", "L", "shared")
+    }
+    return {**shared_defaults, **local.get("shared", {}), **own}
+
+
 def check_positive(opts, *keys):
     for key in keys:
         positive_int(key, opts[key])

@@ -40,35 +40,6 @@ PAPER_GATED_MASKS = {
     "gateop": {"bd": "bd20", "tp": "tp30", "td": "td60/4"},
 }
 
-DEFAULT_OPTIONS = dict(
-    num_classes=constants.NUM_CLASSES,
-    max_frames=constants.MAX_FRAMES,
-    features=DEFAULT_FEATURES,
-    frame_dtype="uint8",
-    num_heads=8,
-    num_blocks=1,
-    ff_multiplier=1,
-    projection_dim=None,
-    positional_encoding=None,
-    attention_implementation="dense",
-    hidden_dim=1280,
-    dropout=0.1,
-    attention_dropout=0.0,
-    hidden_dropout=0.1,
-    activation="relu",
-    layer_norm_epsilon=1e-5,
-    renormalize=False,
-    gate_use_bias=False,
-    head="logistic",
-    num_mixtures=2,
-    l2=0.0,
-    conditional_steps=4,
-    conditional_rank=1024,
-    compile=True,
-    learning_rate=2e-4,
-    name=None,
-)
-
 
 def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
     """Turns ``(mask, W, L)`` into the masks argument of `EncoderBlock`.
@@ -152,31 +123,59 @@ def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
 @register_model(
     "baseline",
     "Two-branch Transformer, global self-attention (paper baseline)",
-    DEFAULT_OPTIONS,
+    shared=common.FRAME_OPTIONS,
     takes_masks=True,
 )
 @register_model(
     "shareatt",
     "GMSA ShareAtt: half of the heads global, half local",
-    DEFAULT_OPTIONS,
+    shared=common.FRAME_OPTIONS,
     takes_masks=True,
 )
 @register_model(
     "gateatt",
     "GMSA GateAtt: global and local maps mixed by T x T gates",
-    DEFAULT_OPTIONS,
+    shared=common.FRAME_OPTIONS,
     takes_masks=True,
 )
 @register_model(
     "gateop",
     "GMSA GateOp: global and local contexts mixed by D x D gates",
-    DEFAULT_OPTIONS,
+    shared=common.FRAME_OPTIONS,
     takes_masks=True,
 )
-def build_gmsa_model(name, /, mask=None, W=None, L=None, **options):
-    """Builds one of the GMSA family; see `keras_gmsa.build_model`."""
-    opts = dict(DEFAULT_OPTIONS)
-    opts.update(options)
+def build_gmsa_model(
+    name,
+    /,
+    mask=None,
+    W=None,
+    L=None,
+    *,
+    num_heads=8,
+    num_blocks=1,
+    ff_multiplier=1,
+    projection_dim=None,
+    positional_encoding=None,
+    attention_implementation="dense",
+    hidden_dim=1280,
+    dropout=0.1,
+    attention_dropout=0.0,
+    hidden_dropout=0.1,
+    activation="relu",
+    layer_norm_epsilon=1e-5,
+    renormalize=False,
+    gate_use_bias=False,
+    l2=0.0,
+    learning_rate=2e-4,
+    **shared,
+):
+    """Builds one of the GMSA family; see `keras_gmsa.build_model`.
+
+    Its own options are the arguments above (the paper's widths and
+    recipe); ``**shared`` are the frame inputs, head and training options
+    of `keras_gmsa.models.common.FRAME_OPTIONS`.
+    """
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     common.check_positive(
         opts, "num_classes", "num_heads", "num_blocks", "hidden_dim"
     )

@@ -40,24 +40,6 @@ from keras_gmsa.layers import NetVLAD
 from keras_gmsa.models import common
 from keras_gmsa.models.registry import register_model
 
-_COMMON = dict(
-    common.FRAME_OPTIONS,
-    head="moe",
-    fusion="image_guided",
-    window=5,
-    learning_rate=1e-3,
-)
-BLSTM_OPTIONS = dict(_COMMON, lstm_units=512, num_mixtures=2, clipnorm=5.0)
-NETVLAD_OPTIONS = dict(
-    _COMMON,
-    fusion="concat",
-    differential=False,
-    num_clusters=64,
-    hidden_dim=1024,
-    num_mixtures=4,
-    clipnorm=1.0,
-)
-
 
 def _fuse(inputs, frame_mask, frames, opts):
     if set(frames) != {"rgb", "audio"}:
@@ -76,11 +58,23 @@ def _fuse(inputs, frame_mask, frames, opts):
 @register_model(
     "kakao_blstm",
     "Kakao Brain: guided temporal attention fusion, BLSTM, MoE",
-    BLSTM_OPTIONS,
+    shared=common.FRAME_OPTIONS,
 )
-def build_blstm(name, /, **options):
+def build_blstm(
+    name,
+    /,
+    *,
+    fusion="image_guided",
+    window=5,
+    lstm_units=512,
+    head="moe",
+    num_mixtures=2,
+    learning_rate=1e-3,
+    clipnorm=5.0,
+    **shared,
+):
     """``kakao_blstm``; see the module docstring."""
-    opts = dict(BLSTM_OPTIONS, **options)
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     common.check_positive(opts, "lstm_units")
     inputs, frame_mask, frames = common.frame_inputs(opts)
     x = _fuse(inputs, frame_mask, frames, opts)
@@ -102,11 +96,25 @@ def build_blstm(name, /, **options):
 @register_model(
     "kakao_netvlad",
     "Kakao Brain: fusion, optional differential features, NetVLAD, MoE",
-    NETVLAD_OPTIONS,
+    shared=common.FRAME_OPTIONS,
 )
-def build_netvlad(name, /, **options):
+def build_netvlad(
+    name,
+    /,
+    *,
+    fusion="concat",
+    window=5,
+    differential=False,
+    num_clusters=64,
+    hidden_dim=1024,
+    head="moe",
+    num_mixtures=4,
+    learning_rate=1e-3,
+    clipnorm=1.0,
+    **shared,
+):
     """``kakao_netvlad``; see the module docstring."""
-    opts = dict(NETVLAD_OPTIONS, **options)
+    opts = common.builder_options(common.FRAME_OPTIONS, locals())
     common.check_positive(opts, "num_clusters", "hidden_dim")
     inputs, frame_mask, frames = common.frame_inputs(opts)
     x = _fuse(inputs, frame_mask, frames, opts)

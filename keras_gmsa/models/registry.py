@@ -7,6 +7,7 @@ builders take ``mask``, ``W`` and ``L``.
 """
 
 import collections
+import inspect
 
 import keras
 
@@ -19,13 +20,18 @@ _Entry = collections.namedtuple(
 _REGISTRY = {}
 
 
-def register_model(name, description, defaults, takes_masks=False):
+def register_model(name, description, shared=None, takes_masks=False):
     """Registers the decorated builder under `name`.
+
+    A builder's own options are its keyword-only arguments, with their
+    defaults; the options it shares with its family (frame inputs, head,
+    training: `keras_gmsa.models.common`) arrive through ``**shared``, and
+    their table is `shared`. Together they are the model's option list.
 
     Args:
         name: what `build_model` is asked for.
         description: one line for `list_models` and ``keras-gmsa models``.
-        defaults: ``{option: default}``, every option the builder takes.
+        shared: ``{option: default}`` of the shared options.
         takes_masks: the builder takes ``mask``, ``W`` and ``L`` (GMSA).
 
     The builder is called as ``builder(name, **options)`` (with ``mask=``,
@@ -35,9 +41,13 @@ def register_model(name, description, defaults, takes_masks=False):
     def decorator(builder):
         if name in _REGISTRY:
             raise ValueError(f"Model {name!r} is already registered.")
-        _REGISTRY[name] = _Entry(
-            builder, dict(defaults), description, takes_masks
-        )
+        own = {
+            p.name: p.default
+            for p in inspect.signature(builder).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        defaults = dict(shared or {}, **own)
+        _REGISTRY[name] = _Entry(builder, defaults, description, takes_masks)
         return builder
 
     return decorator

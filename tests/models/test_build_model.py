@@ -289,3 +289,28 @@ def test_dtype_policy_reaches_every_layer_not_the_global_policy(name):
     }
     assert policies.pop("predictions") == "float32"
     assert set(policies.values()) == {"mixed_bfloat16"}, policies
+
+
+def test_a_builders_signature_is_its_option_list():
+    import inspect
+
+    from keras_gmsa.models import common
+    from keras_gmsa.models import gmsa
+    from keras_gmsa.models import kakao
+    from keras_gmsa.models import registry
+
+    for builder, name in (
+        (gmsa.build_gmsa_model, "gateop"),
+        (kakao.build_netvlad, "kakao_netvlad"),
+    ):
+        own = {
+            p.name: p.default
+            for p in inspect.signature(builder).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        defaults = registry.model_defaults(name)
+        # Its own options with their defaults, then the shared ones.
+        assert {k: defaults[k] for k in own} == own
+        assert set(defaults) == set(own) | set(common.FRAME_OPTIONS)
+    assert registry.model_defaults("gateop")["learning_rate"] == 2e-4
+    assert registry.model_defaults("kakao_netvlad")["num_clusters"] == 64
