@@ -1,5 +1,8 @@
 """Training and prediction speed, FLOPs and memory of the zoo's models.
 
+(About 480 lines: the child process that times one model and the parent
+that pairs and tabulates them share their measurement code.)
+
     python benchmarks/models.py                       # every model, backend
     python benchmarks/models.py --models baseline gateop-tp \\
         --backends tensorflow --jit-compile auto true --batch-sizes 16
