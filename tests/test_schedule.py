@@ -74,9 +74,7 @@ def test_a_run_that_cannot_improve_stops_and_drops_its_learning_rate(
     # second at the end of interval 3.
     rates = [float(r["learning_rate"]) for r in rows]
     np.testing.assert_allclose(rates, [1e-12, 1e-12, 0.5e-12], rtol=1e-5)
-    np.testing.assert_allclose(
-        done["final_learning_rate"], 0.25e-12, rtol=1e-5
-    )
+    np.testing.assert_allclose(done["final_learning_rate"], 0.25e-12, rtol=1e-5)
 
 
 def _schedule(tmp_path, **kwargs):

@@ -74,8 +74,12 @@ def _history(run_dir):
         return list(csv.DictReader(f))
 
 
+# The repository root, whatever directory pytest runs from.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _env():
-    return dict(os.environ, PYTHONPATH=os.getcwd(), TF_CPP_MIN_LOG_LEVEL="2")
+    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
 
 
 def test_sigkill_then_the_same_command_resumes(records, tmp_path, capsys):
@@ -104,6 +108,14 @@ def test_sigkill_then_the_same_command_resumes(records, tmp_path, capsys):
         if backed_up >= 2:
             break
         time.sleep(0.05)
+    if backed_up < 2 and first.poll() is None:
+        first.kill()
+        first.wait()
+        pytest.fail(
+            "the run did not back up 2 intervals within 300 s (a bound, "
+            "not a timing assertion: the machine is far slower than "
+            "expected):\n" + (tmp_path / "first.log").read_text()[-2000:]
+        )
     first.send_signal(signal.SIGKILL)
     first.wait()
     log.close()

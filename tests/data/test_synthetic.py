@@ -121,8 +121,8 @@ def test_written_layouts_agree(tmp_path):
     assert vocab.num_classes == 30 and vocab.name(29) == "Local event 4"
 
 
-def test_bad_generator_arguments():
+def test_bad_generator_arguments(tmp_path):
     with pytest.raises(ValueError, match="num_local_classes"):
         synthetic.SyntheticYT8M(num_classes=10, num_local_classes=10)
     with pytest.raises(ValueError, match="Unknown layout"):
-        synthetic.write_dataset("/tmp/unused", layouts=("nope",))
+        synthetic.write_dataset(str(tmp_path / "unused"), layouts=("nope",))
