@@ -154,3 +154,60 @@ def test_inspect_command_writes_the_figures(tmp_path, capsys):
         assert code == 0 and out.stat().st_size > 1000
     printed = capsys.readouterr().out
     assert '"gateop"' in printed and '"baseline"' in printed
+
+
+# Exact small references (issue 16, item 6).
+
+
+def test_cosine_similarity_of_hand_made_frames():
+    frames = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0], [0.0, 0.0]])
+    h = 1 / np.sqrt(2)
+    expected = np.array(
+        [[1, h, 0, 0], [h, 1, h, 0], [0, h, 1, 0], [0, 0, 0, 0]]
+    )
+    np.testing.assert_allclose(
+        analysis.cosine_similarity(frames), expected, atol=1e-12
+    )
+
+
+def test_sensitivity_statistic_follows_equation_14_on_a_hand_made_g():
+    G = np.array(
+        [
+            [4.0, 2.0, 1.0, 1.0],
+            [2.0, 4.0, 2.0, 0.0],
+            [0.0, 3.0, 3.0, 3.0],
+            [1.0, 1.0, 1.0, 5.0],
+        ]
+    )
+    # N_i = tp1: |i - j| <= 1.
+    local = [(4 + 2) / 2, (2 + 4 + 2) / 3, (3 + 3 + 3) / 3, (1 + 5) / 2]
+    other = [(1 + 1) / 2, 0 / 1, 0 / 1, (1 + 1) / 2]
+    expected = np.array(local) / (np.array(local) + np.array(other))
+    np.testing.assert_allclose(
+        analysis.sensitivity_statistic(G, "tp1"), expected, atol=1e-12
+    )
+
+
+def test_probed_gradient_norms_match_the_exact_jacobian(models, video):
+    model = models["gateop"]
+    estimate = analysis.gradient_norms(model, video, probes=300, seed=0)
+    encoder, frames, mask = analysis._encoder_inputs(model, video, "rgb")
+    x = analysis._np(frames)[:1].astype("float32")
+    n, dim = estimate.shape[0], x.shape[-1]
+    exact = np.zeros((n, n))
+    for i in range(n):
+        for d in range(dim):
+            pick = np.zeros((1, T, dim), "float32")
+            pick[0, i, d] = 1.0
+
+            def fn(v, pick=pick):
+                return keras.ops.multiply(encoder(v, frame_mask=mask), pick)
+
+            grad = analysis.input_gradient(fn, x)[0, :n]
+            exact[i] += (grad.astype("float64") ** 2).sum(-1)
+    exact = np.sqrt(exact)
+    assert exact.max() > 0
+    # A Monte Carlo estimate of ||J_ij||_F with 300 probes.
+    np.testing.assert_allclose(
+        estimate, exact, rtol=0.2, atol=1e-3 * exact.max()
+    )
