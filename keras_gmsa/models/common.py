@@ -207,9 +207,16 @@ def finish(inputs, outputs, name, opts, optimizer=None):
         if opts.get("clipnorm"):
             key = "global_clipnorm" if clipping == "global" else "clipnorm"
             clip[key] = float(opts["clipnorm"])
-        optimizer = optimizer or keras.optimizers.Adam
+        optimizer = (optimizer or keras.optimizers.Adam)(
+            opts["learning_rate"], **clip
+        )
+        policy = opts.get("dtype_policy")
+        if policy is not None and policy.name == "mixed_float16":
+            # Keras wraps the optimizer for the model's own policy only; a
+            # Functional model's is the global one, so wrap it here.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
-            optimizer=optimizer(opts["learning_rate"], **clip),
+            optimizer=optimizer,
             loss=keras.losses.BinaryCrossentropy(),
             jit_compile=opts.get("jit_compile", "auto"),
         )

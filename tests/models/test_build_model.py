@@ -328,3 +328,28 @@ def test_a_builders_signature_is_its_option_list():
         assert set(defaults) == set(own) | set(common.FRAME_OPTIONS)
     assert registry.model_defaults("gateop")["learning_rate"] == 2e-4
     assert registry.model_defaults("kakao_netvlad")["num_clusters"] == 64
+
+
+def test_mixed_float16_trains_with_loss_scaling(rng):
+    # build_model(dtype_policy="mixed_float16") leaves the global policy
+    # alone, so the loss scaling Keras adds for a mixed_float16 model must
+    # come from build_model itself.
+    model = keras_gmsa.build_model(
+        "gateop",
+        mask="tp",
+        W=3,
+        dtype_policy="mixed_float16",
+        learning_rate=1e-3,
+        **SMALL,
+    )
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("rgb_encoder_0").compute_dtype == "float16"
+    features, labels = small_batch(rng)
+    before = [helpers.to_numpy(w).copy() for w in model.trainable_weights]
+    history = model.fit(features, labels, batch_size=8, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    moved = [
+        not np.allclose(helpers.to_numpy(w), b)
+        for w, b in zip(model.trainable_weights, before, strict=True)
+    ]
+    assert sum(moved) > len(moved) // 2
