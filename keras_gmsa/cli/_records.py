@@ -1,6 +1,8 @@
 """A saved model and the records it reads (evaluate, predict; private)."""
 
+from keras_gmsa import constants
 from keras_gmsa.cli._common import load_model
+from keras_gmsa.cli._common import positive_int
 
 
 def model_and_records(args):
@@ -20,6 +22,13 @@ def model_and_records(args):
     return model, dataset, int(model.output_shape[-1])
 
 
-def add_model_and_pattern(p):
+def add_model_and_pattern(p, top_k_help):
+    """MODEL, PATTERN and --top-k, as evaluate and predict take them."""
     p.add_argument("model", help="a .keras file")
     p.add_argument("pattern", help="frame- or video-level records")
+    p.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=constants.TOP_K,
+        help=top_k_help,
+    )

@@ -2,8 +2,6 @@
 
 import json
 
-from keras_gmsa import constants
-from keras_gmsa.cli._common import positive_int
 from keras_gmsa.cli._records import add_model_and_pattern
 from keras_gmsa.cli._records import model_and_records
 
@@ -16,13 +14,7 @@ def add_parser(sub, parents):
         description="GAP, MAP, PERR and Hit@1 exactly as the YouTube-8M "
         "starter computes them, streamed over the records.",
     )
-    add_model_and_pattern(p)
-    p.add_argument(
-        "--top-k",
-        type=positive_int,
-        default=constants.TOP_K,
-        help="classes per video kept for GAP and MAP (GAP@20)",
-    )
+    add_model_and_pattern(p, "classes per video kept for GAP and MAP (GAP@20)")
     p.add_argument("--json", help="also write the metrics to this file")
     p.set_defaults(run=run)
     return p

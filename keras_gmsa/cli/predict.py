@@ -3,8 +3,6 @@
 import json
 import sys
 
-from keras_gmsa import constants
-from keras_gmsa.cli._common import positive_int
 from keras_gmsa.cli._records import add_model_and_pattern
 from keras_gmsa.cli._records import model_and_records
 
@@ -17,13 +15,7 @@ def add_parser(sub, parents):
         description="Writes each video's top-k classes: the 2018 Kaggle "
         "submission (CSV) or JSON lines with label names.",
     )
-    add_model_and_pattern(p)
-    p.add_argument(
-        "--top-k",
-        type=positive_int,
-        default=constants.TOP_K,
-        help="classes per video",
-    )
+    add_model_and_pattern(p, "classes per video")
     p.add_argument(
         "--format",
         choices=["kaggle", "jsonl"],

@@ -54,6 +54,17 @@ from keras_gmsa.layers.attention._structure import structure
 PATHS = ("keras", "banded", "lean", "fast", "dense")
 
 
+def _over_heads(mask):
+    """A bool ``(T, S)``, ``(B, T, S)`` or ``(B, H, T, S)`` mask as one
+    broadcastable to ``(B, H, T, S)``."""
+    mask = ops.cast(mask, "bool")
+    if len(mask.shape) == 4:
+        return mask
+    while len(mask.shape) < 3:
+        mask = ops.expand_dims(mask, 0)
+    return ops.expand_dims(mask, 1)
+
+
 def parse_specs(specs, num_heads):
     """Per-head `MaskSpec`s, or None when `num_heads` is not a count
     (Keras' constructor then says what is wrong with it)."""
@@ -313,28 +324,20 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
             use_causal_mask=use_causal_mask,
         )
         if mask is not None:
-            mask = ops.cast(mask, "bool")
-            while len(mask.shape) < 3:
-                mask = ops.expand_dims(mask, 0)
-            mask = ops.expand_dims(mask, 1)
+            mask = _over_heads(mask)
         if per_head is not None:
             per_head = ops.cast(per_head, "bool")
             mask = per_head if mask is None else ops.logical_and(mask, per_head)
         return mask
 
     def _attention_masks(self, query, key, attention_mask, causal, padding):
-        length = query.shape[1] if query.shape[1] is not None else None
-        key_length = key.shape[1] if key.shape[1] is not None else None
+        length, key_length = query.shape[1], key.shape[1]
         if length is None or key_length is None:
             length, key_length = ops.shape(query)[1], ops.shape(key)[1]
-        if attention_mask is not None and len(attention_mask.shape) < 4:
-            while len(attention_mask.shape) < 3:
-                attention_mask = ops.expand_dims(attention_mask, 0)
-            attention_mask = ops.expand_dims(attention_mask, 1)
+        if attention_mask is not None:
+            attention_mask = _over_heads(attention_mask)
         return AttentionMasks(
-            None
-            if attention_mask is None
-            else ops.cast(attention_mask, "bool"),
+            attention_mask,
             padding,
             self._structure(length, key_length, causal, "global"),
             self._structure(length, key_length, causal, "local"),
