@@ -4,7 +4,7 @@ import os
 import zlib
 
 from keras_gmsa import constants
-from keras_gmsa.cli._common import positive_int
+from keras_gmsa.cli._common import UserError, parse_features, positive_int
 
 # Video ids of each split start here, so that splits never share an id.
 SPLIT_START = {"train": 0, "validate": 1_000_000, "test": 2_000_000}
@@ -44,6 +44,14 @@ def add_parser(sub, parents):
         help="longest video",
     )
     p.add_argument(
+        "--features",
+        type=parse_features,
+        default=None,
+        metavar="rgb:N,audio:M",
+        help="floats per frame of each modality (default rgb:1024,audio:128;"
+        " read smaller ones back with the same --features)",
+    )
+    p.add_argument(
         "--layouts",
         nargs="+",
         default=["frame", "video"],
@@ -71,11 +79,17 @@ def run(args):
 
     # --seed fixes the world (the classes and what identifies them): the
     # splits written with the same --seed share it and differ in videos.
+    if args.features is not None and set(args.features) != {"rgb", "audio"}:
+        raise UserError(
+            "--features must give both rgb and audio (e.g. rgb:16,audio:8), "
+            f"got {', '.join(args.features)}"
+        )
     gen = synthetic.SyntheticYT8M(
         num_classes=args.num_classes,
         num_local_classes=args.local_classes,
         max_frames=args.max_frames,
         seed=args.seed,
+        feature_sizes=args.features,
     )
     start = args.start_index
     if start is None:

@@ -132,6 +132,11 @@ class SyntheticYT8M:
         signal: strength of class prototypes relative to the frame noise.
         seed: seed of the class prototypes (the "world"); the videos of
             each call of `videos` have their own seed.
+        feature_sizes: ``{"rgb": n, "audio": m}``, the floats per frame of
+            each modality (default the dataset's 1024 and 128). Smaller
+            sizes make small, fast test data; read it back with
+            ``features={"rgb": n, "audio": m}``. The class signal per
+            coordinate does not depend on the size.
     """
 
     def __init__(
@@ -147,7 +152,17 @@ class SyntheticYT8M:
         distractor_gap=40,
         signal=0.6,
         seed=0,
+        feature_sizes=None,
     ):
+        feature_sizes = dict(feature_sizes or _FEATURE_SIZES)
+        if set(feature_sizes) != set(_FEATURE_SIZES) or not all(
+            isinstance(n, int) and n > 0 for n in feature_sizes.values()
+        ):
+            raise ValueError(
+                "feature_sizes must give a positive int for 'rgb' and "
+                f"'audio'. Received {feature_sizes!r}."
+            )
+        self.feature_sizes = feature_sizes
         if num_local_classes is None:
             num_local_classes = max(1, num_classes // 10)
         if not 0 < num_local_classes < num_classes:
@@ -173,12 +188,12 @@ class SyntheticYT8M:
         self.class_probs = weights / weights.sum()
         self.prototypes = {
             name: self._unit(world.normal(size=(num_classes, size)))
-            for name, size in _FEATURE_SIZES.items()
+            for name, size in feature_sizes.items()
         }
         # Two motif frames per local class, in both modalities.
         self.motifs = {
             name: self._unit(world.normal(size=(num_local_classes, 2, size)))
-            for name, size in _FEATURE_SIZES.items()
+            for name, size in feature_sizes.items()
         }
 
     @staticmethod
@@ -187,7 +202,7 @@ class SyntheticYT8M:
 
     def _frames(self, rng, length, labels):
         out = {}
-        for name, size in _FEATURE_SIZES.items():
+        for name, size in self.feature_sizes.items():
             scale = np.sqrt(size)
             x = rng.normal(scale=0.5, size=(length, size))
             for c in labels:
@@ -199,7 +214,7 @@ class SyntheticYT8M:
         return out
 
     def _place_motifs(self, frames, k, i, j):
-        for name, size in _FEATURE_SIZES.items():
+        for name, size in self.feature_sizes.items():
             scale = np.sqrt(size)
             frames[name][i] = (
                 0.25 * frames[name][i]
