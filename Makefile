@@ -11,7 +11,7 @@ DEMO_BACKEND ?= jax
 # stays on one worker, so its shared fixtures and trained models are reused.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install test demo lint clean
+.PHONY: install test test-slow demo lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ test: install
 	@status=0; for backend in $(BACKENDS); do \
 	  echo "=== pytest, KERAS_BACKEND=$$backend ==="; \
 	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) \
+	    || status=1; \
+	done; exit $$status
+
+# The tests marked slow (full-size paper models, torch.compile), which
+# `make test` leaves out; CI runs them as a job of their own.
+test-slow: install
+	@status=0; for backend in $(BACKENDS); do \
+	  echo "=== pytest -m slow, KERAS_BACKEND=$$backend ==="; \
+	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) -m slow \
 	    || status=1; \
 	done; exit $$status
 

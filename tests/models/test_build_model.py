@@ -214,6 +214,7 @@ def test_default_widths_reproduce_the_paper_sizes(name, params, mib):
     assert model.get_layer("rgb").output.dtype == "uint8"
 
 
+@pytest.mark.slow
 def test_users_script_gateop_tp30_trains_at_full_size(rng):
     model = keras_gmsa.build_model("gateop", mask="tp", W=30)
     assert model.get_layer("rgb_encoder_0").get_config()["masks"] == "tp30"
