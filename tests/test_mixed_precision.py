@@ -51,9 +51,7 @@ def _float32(x):
 
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("name", sorted(LAYERS))
-def test_a_gmsa_layer_under_mixed_precision_matches_float32(
-    rng, name, policy
-):
+def test_a_gmsa_layer_under_mixed_precision_matches_float32(rng, name, policy):
     x, frame_mask = helpers.frames_and_mask(rng, 3, T, 16, [T, 7, 1])
     reference = LAYERS[name]()
     out32, maps32 = reference(
@@ -68,10 +66,10 @@ def test_a_gmsa_layer_under_mixed_precision_matches_float32(
     tolerance = LAYER_TOLERANCE[policy] * np.abs(out32).max()
     # With maps (the dense path) and without (the path training and
     # inference take: banded, lean or fast).
-    for out in (out, mixed(x, frame_mask=frame_mask)):
-        out = _float32(out)
-        assert np.abs(out - out32).max() <= tolerance
-        assert (out[~frame_mask] == 0).all()
+    for result in (out, mixed(x, frame_mask=frame_mask)):
+        result = _float32(result)
+        assert np.abs(result - out32).max() <= tolerance
+        assert (result[~frame_mask] == 0).all()
     maps_error = np.abs(_float32(maps) - _float32(maps32)).max()
     assert maps_error <= MAPS_TOLERANCE[policy]
 
@@ -137,8 +135,9 @@ def test_jit_compiled_mixed_precision_trains_and_predicts_like_eager(
         "gateop", dtype_policy=policy, jit_compile=True, **options
     )
     assert compiled.jit_compile is True
-    assert compiled.get_layer("rgb_encoder_0").compute_dtype == (
-        policy.split("_")[1]
+    assert (
+        compiled.get_layer("rgb_encoder_0").compute_dtype
+        == (policy.split("_")[1])
     )
     eager = helpers.build_small(
         "gateop", dtype_policy=policy, jit_compile=False, **options

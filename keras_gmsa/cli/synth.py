@@ -4,7 +4,9 @@ import os
 import zlib
 
 from keras_gmsa import constants
-from keras_gmsa.cli._common import UserError, parse_features, positive_int
+from keras_gmsa.cli._common import UserError
+from keras_gmsa.cli._common import parse_features
+from keras_gmsa.cli._common import positive_int
 
 # Video ids of each split start here, so that splits never share an id.
 SPLIT_START = {"train": 0, "validate": 1_000_000, "test": 2_000_000}
