@@ -116,8 +116,13 @@ class GMSAHyperModel(keras_tuner.HyperModel):
         combination = hp.Choice("combination", self.combinations)
         mask = hp.Choice("mask", self.mask_kinds)
         W = hp.Choice("W", self.w_values, ordered=True)
-        with hp.conditional_scope("mask", ["td"]):
-            L = hp.Choice("L", self.l_values, ordered=True)
+        L = None
+        # Only a search with td masks has an L. KerasTuner builds once with
+        # every condition forced true (mask = "td" even where "td" is not a
+        # choice), so L must not be declared for a search without them.
+        if "td" in self.mask_kinds:
+            with hp.conditional_scope("mask", ["td"]):
+                L = hp.Choice("L", self.l_values, ordered=True)
         if isinstance(self.learning_rate, (tuple, list)):
             low, high = self.learning_rate
             learning_rate = hp.Float("learning_rate", low, high, sampling="log")

@@ -231,3 +231,22 @@ def test_zoo_search_over_kakao_fusions_and_windows(records, tmp_path):
     with pytest.raises(ValueError, match="No default search space"):
         tuning.ZooHyperModel("frame_logistic")
     assert set(tuning.ZOO_SPACES) <= set(tuning.keras_gmsa.list_models())
+
+
+def test_a_search_without_td_masks_ignores_the_dilations(tmp_path):
+    # KerasTuner first builds the hypermodel with every condition forced
+    # true; a search of bd masks of width 2 must not build a td2/3 mask
+    # then (`keras-gmsa tune --masks bd --w-values 2` failed at random with
+    # the default L values, 2 to 5).
+    hypermodel = tuning.GMSAHyperModel(
+        mask_kinds=("bd",),
+        w_values=(2,),
+        l_values=(3, 4),
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        compile=False,
+        **SMALL,
+    )
+    tuner = tuning.make_tuner("bayesian", hypermodel, str(tmp_path))
+    assert "L" not in tuner.oracle.hyperparameters.values
+    assert tuner.oracle.hyperparameters.values["mask"] == "bd"
