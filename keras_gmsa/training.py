@@ -305,6 +305,8 @@ def _datasets(model, config, data_seed):
         batch_size=config["batch_size"],
         shuffle=True,
         shuffle_buffer=config["shuffle_buffer"],
+        # The same --seed, the same batches: a run is reproducible.
+        deterministic=True,
         seed=data_seed,
         repeat=True,
         drop_remainder=True,

@@ -4,6 +4,10 @@ import os
 
 from keras_gmsa.cli._common import positive_int
 
+# The demo's rows (keras_gmsa.demo.MODELS), named here so that the parser
+# needs neither TensorFlow nor Keras.
+ROWS = ("baseline", "baseline+sin", "shareatt", "gateatt", "gateop")
+
 
 def add_parser(sub, parents):
     p = sub.add_parser(
@@ -33,6 +37,13 @@ def add_parser(sub, parents):
         "--test-videos", type=positive_int, default=512, help="videos"
     )
     p.add_argument("--seed", type=int, default=0, help="data and weights")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=ROWS,
+        default=None,
+        help="rows to run (default: all of them)",
+    )
     p.add_argument("--quiet", action="store_true", help="print the table only")
     p.set_defaults(run=run)
     return p
@@ -49,4 +60,5 @@ def run(args):
         test_videos=args.test_videos,
         seed=args.seed,
         verbose=0 if args.quiet else 1,
+        models=args.models,
     )

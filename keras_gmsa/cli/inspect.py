@@ -92,8 +92,10 @@ def run(args):
             model, video, args.modality, tuple(args.heads), path=out
         )
         summary = {
+            "modality": args.modality,
             "frames": len(result["similarity"]),
             "mean_similarity": float(result["similarity"].mean()),
+            "heads": list(args.heads),
         }
     elif args.kind == "profiles":
         baseline = load_model(args.baseline) if args.baseline else None

@@ -1,0 +1,1101 @@
+"""Every flag of every command has a test that asserts its effect.
+
+`EFFECTS` maps each command-line argument (walked from the parser, so a
+new flag without an entry fails `test_every_flag_has_a_test_of_its_effect`)
+to the tests that show what it does. Most live here; flags whose effect
+another file already checks point there.
+"""
+
+import argparse
+import csv
+import importlib
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_gmsa
+from keras_gmsa import analysis
+from keras_gmsa import cli
+from keras_gmsa import data
+from keras_gmsa import metrics
+from keras_gmsa import training
+from keras_gmsa.cli import train as train_cli
+from keras_gmsa.cli._main import build_parser
+from keras_gmsa.data import synthetic
+from tests import helpers
+
+CLASSES = 6
+FRAMES = 10
+SIZES = {"rgb": 16, "audio": 8}
+FEATURES = "rgb:16,audio:8"
+HERE = "tests/test_cli_flags.py::"
+
+
+def _here(*names):
+    return [HERE + n for n in names]
+
+
+TRAIN_RUN = _here("test_one_train_run_takes_every_flag_it_is_given")
+TRAIN_KEYS = _here("test_each_train_flag_sets_its_config_key")
+SCHEDULE = "tests/test_schedule.py::" + (
+    "test_a_run_that_cannot_improve_stops_and_drops_its_learning_rate"
+)
+PROTOCOLS = "tests/test_protocols.py::"
+ID_SPLITS = PROTOCOLS + (
+    "test_train_validates_on_the_holdout_and_evaluate_reads_the_rest"
+)
+EVALUATE = _here("test_evaluate_flags")
+PREDICT = _here("test_predict_flags")
+TUNE = _here("test_tune_flags_shape_the_search")
+INSPECT = "tests/test_analysis.py::test_inspect_command_writes_the_figures"
+SYNTH = _here("test_synth_flags")
+
+EFFECTS = {
+    "--debug": ["tests/test_cli_errors.py::test_debug_shows_the_traceback"],
+    # demo
+    **{
+        f"demo {flag}": _here("test_demo_flags")
+        for flag in (
+            "--cache-dir",
+            "--output-dir",
+            "--epochs",
+            "--train-videos",
+            "--test-videos",
+            "--seed",
+            "--quiet",
+            "--models",
+        )
+    },
+    # train
+    "train --run-dir": TRAIN_RUN,
+    "train --config": TRAIN_RUN
+    + [
+        "tests/test_train.py::"
+        "test_config_file_flags_mixed_precision_and_stored_config"
+    ],
+    "train --overwrite": _here("test_train_overwrite_and_seed"),
+    "train --seed": TRAIN_KEYS + _here("test_train_overwrite_and_seed"),
+    "train --no-tensorboard": _here("test_train_overwrite_and_seed"),
+    "train --option": TRAIN_RUN,
+    **{
+        f"train --{key.replace('_', '-')}": TRAIN_KEYS + TRAIN_RUN
+        for key in (
+            "train",
+            "validation",
+            "model",
+            "mask",
+            "W",
+            "L",
+            "features",
+            "num_classes",
+            "max_frames",
+            "learning_rate",
+            "steps_per_validation",
+            "max_validations",
+            "validation_batch_size",
+            "validation_steps",
+            "on_error",
+        )
+    },
+    "train --batch-size": TRAIN_KEYS + _here("test_train_input_follows_flags"),
+    "train --shuffle-buffer": TRAIN_KEYS
+    + _here("test_train_input_follows_flags"),
+    "train --train-id-split": TRAIN_KEYS + [ID_SPLITS],
+    "train --validation-id-split": TRAIN_KEYS + [ID_SPLITS],
+    "train --patience": TRAIN_KEYS + [SCHEDULE],
+    "train --lr-patience": TRAIN_KEYS + [SCHEDULE],
+    "train --lr-factor": TRAIN_KEYS + [SCHEDULE],
+    "train --schedule": TRAIN_KEYS
+    + [PROTOCOLS + "test_train_with_the_decay_schedule"],
+    "train --lr-decay": TRAIN_KEYS
+    + [PROTOCOLS + "test_train_with_the_decay_schedule"],
+    "train --lr-decay-examples": TRAIN_KEYS
+    + [PROTOCOLS + "test_train_with_the_decay_schedule"],
+    "train --mixed-precision": TRAIN_KEYS
+    + [
+        "tests/test_train.py::"
+        "test_config_file_flags_mixed_precision_and_stored_config"
+    ],
+    "train --distribute": [
+        "tests/test_train.py::test_sigkill_then_the_same_command_resumes"
+    ],
+    "train --cpu-devices": [
+        "tests/test_train.py::test_sigkill_then_the_same_command_resumes"
+    ],
+    # evaluate and predict
+    "evaluate <model>": EVALUATE,
+    "evaluate <pattern>": EVALUATE,
+    "evaluate --batch-size": EVALUATE,
+    "evaluate --on-error=raise": EVALUATE,
+    "evaluate --on-error=skip": EVALUATE,
+    "evaluate --top-k": EVALUATE,
+    "evaluate --json": EVALUATE,
+    "evaluate --id-split": [ID_SPLITS],
+    "predict <model>": PREDICT,
+    "predict <pattern>": PREDICT,
+    "predict --batch-size": PREDICT,
+    "predict --on-error=raise": PREDICT,
+    "predict --on-error=skip": PREDICT,
+    "predict --id-split": PREDICT,
+    "predict --top-k": PREDICT,
+    "predict --format=kaggle": PREDICT,
+    "predict --format=jsonl": PREDICT,
+    "predict --vocabulary": [
+        "tests/test_cli.py::test_predict_writes_kaggle_csv_and_named_json_lines"
+    ],
+    "predict --output": PREDICT,
+    # tune
+    **{
+        f"tune {flag}": TUNE
+        for flag in (
+            "--num-classes",
+            "--max-frames",
+            "--features",
+            "--option",
+            "--directory",
+            "--project",
+            "--train",
+            "--validation",
+            "--tuner=bayesian",
+            "--max-trials",
+            "--epochs",
+            "--steps-per-epoch",
+            "--batch-size",
+            "--validation-batch-size",
+            "--validation-steps",
+            "--patience",
+            "--combinations",
+            "--masks",
+            "--w-values",
+            "--learning-rate",
+            "--seed",
+            "--num-best",
+            "--overwrite",
+        )
+    },
+    "tune --tuner=random": [
+        "tests/test_tuning.py::"
+        "test_two_trial_search_resumes_and_writes_its_summary"
+    ],
+    "tune --tuner=hyperband": _here("test_tune_hyperband_runs_its_brackets"),
+    "tune --l-values": [
+        "tests/test_tuning.py::"
+        "test_two_trial_search_resumes_and_writes_its_summary"
+    ],
+    # inspect
+    "inspect <kind>=similarity": _here("test_inspect_similarity"),
+    "inspect <kind>=profiles": [INSPECT],
+    "inspect <kind>=sensitivity": _here("test_inspect_sensitivity"),
+    "inspect <kind>=clusters": _here("test_inspect_clusters"),
+    "inspect <model>": _here("test_inspect_similarity"),
+    "inspect <pattern>": _here("test_inspect_similarity"),
+    "inspect --video": _here("test_inspect_similarity"),
+    "inspect --modality": _here("test_inspect_similarity"),
+    "inspect --heads": _here("test_inspect_similarity"),
+    "inspect --baseline": [INSPECT],
+    "inspect --vocabulary": _here("test_inspect_profiles_names_labels"),
+    "inspect --compare": _here("test_inspect_sensitivity"),
+    "inspect --videos": _here("test_inspect_sensitivity"),
+    "inspect --neighbourhood": _here("test_inspect_sensitivity"),
+    "inspect --probes": _here("test_inspect_sensitivity"),
+    "inspect --out": _here("test_inspect_similarity"),
+    # export, synth, verify, models
+    "export <model>": ["tests/test_export.py::test_export_serves_uint8_frames"],
+    "export <directory>": [
+        "tests/test_export.py::test_export_serves_uint8_frames"
+    ],
+    **{
+        f"synth {flag}": SYNTH
+        for flag in (
+            "<directory>",
+            "--videos",
+            "--shards",
+            "--split",
+            "--num-classes",
+            "--local-classes",
+            "--max-frames",
+            "--features",
+            "--layouts",
+            "--seed",
+            "--start-index",
+        )
+    },
+    "verify <pattern>": _here("test_verify_fast_checks_framing_only"),
+    "verify --fast": _here("test_verify_fast_checks_framing_only"),
+    "models": [
+        "tests/test_cli_errors.py::"
+        "test_models_prints_an_aligned_table_without_tensorflow"
+    ],
+}
+
+
+def _arguments(parser, prefix=()):
+    """``"command --flag"`` for every argument a user can type; a choice
+    of a single-valued argument is its own entry (``--format=kaggle``)."""
+    found = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.add(name) if not _arguments(sub) else None
+                found |= _arguments(sub, (*prefix, name))
+            continue
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = action.option_strings[-1] if action.option_strings else None
+        name = name or f"<{action.dest}>"
+        key = " ".join((*prefix, name))
+        if action.choices and action.nargs is None:
+            found |= {f"{key}={choice}" for choice in action.choices}
+        else:
+            found.add(key)
+    return found
+
+
+def test_every_flag_has_a_test_of_its_effect():
+    assert _arguments(build_parser()) == set(EFFECTS)
+    for nodes in EFFECTS.values():
+        assert nodes
+        for node in nodes:
+            path, _, name = node.partition("::")
+            module = importlib.import_module(
+                path.removesuffix(".py").replace("/", ".")
+            )
+            assert callable(getattr(module, name, None)), node
+
+
+def test_the_demo_rows_are_the_demos():
+    from keras_gmsa import demo
+    from keras_gmsa.cli import demo as demo_cli
+
+    assert list(demo_cli.ROWS) == [row for row, _, _ in demo.MODELS]
+
+
+# ----------------------------------------------------------------- records
+
+
+def _write(path, records):
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    """Small frames (16 + 8 bytes); ``bad/`` adds a record whose rgb frames
+    have 1024 bytes to a copy of the training shards."""
+    root = tmp_path_factory.mktemp("flags")
+    gen = synthetic.SyntheticYT8M(
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        min_frames=4,
+        signal=1.0,
+        feature_sizes=SIZES,
+        seed=0,
+    )
+    synthetic.write_dataset(root, 64, num_shards=2, generator=gen)
+    synthetic.write_dataset(
+        root,
+        24,
+        num_shards=1,
+        split="validate",
+        generator=gen,
+        seed=1,
+        start_index=64,
+    )
+    big = synthetic.SyntheticYT8M(num_classes=CLASSES, max_frames=FRAMES)
+    vid, labels, rgb, audio = next(big.videos(1, start_index=500))
+    bad = root / "bad"
+    bad.mkdir()
+    for name in ("train0000.tfrecord", "train0001.tfrecord"):
+        shutil.copy(root / "frame" / name, bad / name)
+    _write(
+        bad / "train0002.tfrecord",
+        [synthetic.frame_example(vid, labels, rgb, audio[:, :8])],
+    )
+    # The validation shard with the same bad record at its end.
+    good = list(
+        tf.data.TFRecordDataset(str(root / "frame/validate0000.tfrecord"))
+    )
+    _write(
+        bad / "validate0000.tfrecord",
+        [r.numpy() for r in good]
+        + [synthetic.frame_example(vid, labels, rgb, audio[:, :8])],
+    )
+    return root
+
+
+# ------------------------------------------------------------------- train
+
+
+def _train_argv(records, run_dir, *extra, train="frame/train*.tfrecord"):
+    return [
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--model",
+        "gateop",
+        "--mask",
+        "td",
+        "--W",
+        "3",
+        "--L",
+        "2",
+        "--train",
+        str(records / train),
+        "--validation",
+        str(records / "frame/validate*.tfrecord"),
+        "--features",
+        FEATURES,
+        "--num-classes",
+        str(CLASSES),
+        "--max-frames",
+        str(FRAMES),
+        "--batch-size",
+        "8",
+        "--validation-batch-size",
+        "5",
+        "--validation-steps",
+        "2",
+        "--learning-rate",
+        "0.004",
+        "--steps-per-validation",
+        "3",
+        "--max-validations",
+        "2",
+        "--shuffle-buffer",
+        "16",
+        "--option",
+        "hidden_dim=12",
+        "--option",
+        "num_heads=2",
+        *extra,
+    ]
+
+
+def _history(run_dir):
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def train_run(records, tmp_path_factory):
+    """One run with most train flags, a JSON config and a bad record
+    skipped; returns (run directory, the config file, the argv)."""
+    root = tmp_path_factory.mktemp("train_run")
+    config = root / "config.json"
+    config.write_text(
+        json.dumps(
+            {"schedule": "constant", "seed": 7, "model_options": {"dropout": 0}}
+        )
+    )
+    argv = _train_argv(
+        records,
+        root / "run",
+        "--config",
+        str(config),
+        "--on-error",
+        "skip",
+        "--no-tensorboard",
+        train="bad/train*.tfrecord",
+    )
+    assert cli.main(argv) == 0
+    return root / "run", argv
+
+
+def test_one_train_run_takes_every_flag_it_is_given(records, train_run):
+    run_dir, _ = train_run
+    stored = json.loads((run_dir / "config.json").read_text())
+    # From the JSON config file, and the flags on top of it.
+    assert stored["schedule"] == "constant" and stored["seed"] == 7
+    assert stored["model_options"] == {
+        "dropout": 0,
+        "hidden_dim": 12,
+        "num_heads": 2,
+    }
+    model = keras.saving.load_model(run_dir / "final.keras")
+    # --model, --mask, --W, --L, --option
+    encoder = model.get_layer("rgb_encoder_0")
+    assert type(encoder.attention_layer).__name__ == "GatedContextMHA"
+    assert encoder.get_config()["masks"] == "td3/2"
+    assert encoder.attention_layer.num_heads == 2
+    assert model.get_layer("hidden").units == 12
+    # --features, --num-classes, --max-frames
+    assert tuple(model.input["rgb"].shape) == (None, FRAMES, 16)
+    assert tuple(model.input["audio"].shape) == (None, FRAMES, 8)
+    assert model.output_shape == (None, CLASSES)
+    # --steps-per-validation x --max-validations steps at --learning-rate
+    # (the schedule from the config file is constant).
+    assert int(helpers.to_numpy(model.optimizer.iterations)) == 3 * 2
+    rate = float(helpers.to_numpy(model.optimizer.learning_rate))
+    assert rate == pytest.approx(0.004)
+    rows = _history(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    # --validation-steps x --validation-batch-size: the last interval's
+    # GAP is the final model's on the first 2 x 5 validation videos.
+    features, labels = next(
+        data.dataset_for_model(
+            model, str(records / "frame/validate*.tfrecord"), batch_size=10
+        ).as_numpy_iterator()
+    )
+    probs = helpers.to_numpy(model.predict_on_batch(features))
+    expected = metrics.gap(probs, labels)
+    assert float(rows[-1]["val_gap"]) == pytest.approx(expected, abs=1e-6)
+    # --run-dir holds the run; --no-tensorboard wrote no logs.
+    assert {"best.keras", "final.keras", "done.json"} <= set(
+        os.listdir(run_dir)
+    )
+    assert not (run_dir / "logs").exists()
+
+
+def test_train_on_error_raise_names_the_bad_file(records, tmp_path, capsys):
+    # The same training records without --on-error skip: one line naming
+    # the file and the record, exit status 2.
+    capsys.readouterr()
+    argv = _train_argv(
+        records, tmp_path / "run", "--no-tensorboard", train="bad/train*"
+    )
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train0002.tfrecord" in err[0], err
+
+
+def _final_weights(run_dir):
+    return keras.saving.load_model(run_dir / "final.keras").get_weights()
+
+
+def test_train_overwrite_and_seed(records, train_run, tmp_path, capsys):
+    run_dir, argv = train_run
+    first = _final_weights(run_dir)
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "left_over").write_text("from the first run")
+    again = [a if a != str(run_dir) else str(copy) for a in argv]
+    # With TensorBoard logs this time: without --overwrite the run is
+    # complete and nothing happens; with it, it starts again from nothing.
+    again.remove("--no-tensorboard")
+    capsys.readouterr()
+    assert cli.main(again) == 0
+    assert "is complete" in capsys.readouterr().out
+    assert (copy / "left_over").exists() and not (copy / "logs").exists()
+    assert cli.main(again + ["--overwrite"]) == 0
+    assert not (copy / "left_over").exists()
+    assert (copy / "logs").is_dir()
+    assert len(_history(copy)) == 2
+    # The same seed gives the same run, weight for weight ...
+    for a, b in zip(_final_weights(copy), first, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # ... and another seed another one.
+    other = [a if a != str(run_dir) else str(tmp_path / "seed8") for a in argv]
+    assert cli.main(other + ["--seed", "8"]) == 0
+    moved = [
+        not np.allclose(a, b)
+        for a, b in zip(_final_weights(tmp_path / "seed8"), first, strict=True)
+    ]
+    assert all(moved)
+
+
+# A value for each train flag, and the config value it must give.
+FLAG_VALUES = {
+    "model": ("gateatt", "gateatt"),
+    "mask": ("bd", "bd"),
+    "W": ("5", 5),
+    "L": ("3", 3),
+    "train": ("a/*.tfrecord", "a/*.tfrecord"),
+    "validation": ("b/*.tfrecord", "b/*.tfrecord"),
+    "train_id_split": ("rest:0.25", "rest:0.25"),
+    "validation_id_split": ("holdout:0.25", "holdout:0.25"),
+    "features": ("rgb:16,audio:8", SIZES),
+    "num_classes": ("7", 7),
+    "max_frames": ("11", 11),
+    "batch_size": ("12", 12),
+    "validation_batch_size": ("13", 13),
+    "learning_rate": ("0.125", 0.125),
+    "steps_per_validation": ("14", 14),
+    "max_validations": ("15", 15),
+    "validation_steps": ("16", 16),
+    "patience": ("17", 17),
+    "lr_patience": ("18", 18),
+    "lr_factor": ("0.25", 0.25),
+    "lr_decay": ("0.5", 0.5),
+    "lr_decay_examples": ("19", 19),
+    "schedule": ("decay", "decay"),
+    "mixed_precision": ("bfloat16", "mixed_bfloat16"),
+    "seed": ("20", 20),
+    "shuffle_buffer": ("21", 21),
+    "on_error": ("skip", "skip"),
+}
+
+
+@pytest.mark.parametrize("key", [key for key, _, _ in train_cli.FLAGS])
+def test_each_train_flag_sets_its_config_key(key):
+    text, value = FLAG_VALUES[key]
+    base = ["train", "--run-dir", "r", "--train", "x", "--validation", "y"]
+    flag = "--" + key.replace("_", "-")
+    args = build_parser().parse_args([*base, flag, text])
+    config = train_cli.config_from_args(args)
+    assert config[key] == value
+    default = train_cli.config_from_args(build_parser().parse_args(base))
+    if key not in ("train", "validation"):
+        assert default[key] != value, key
+
+
+def test_train_input_follows_flags(records):
+    # --batch-size and --shuffle-buffer shape what the run trains on (the
+    # datasets training.train builds from the config).
+    def first_batch(*flags):
+        args = build_parser().parse_args(
+            [
+                "train",
+                "--run-dir",
+                "unused",
+                "--model",
+                "frame_logistic",
+                "--train",
+                str(records / "frame/train0000.tfrecord"),
+                "--validation",
+                str(records / "frame/validate*.tfrecord"),
+                "--features",
+                FEATURES,
+                "--num-classes",
+                str(CLASSES),
+                "--max-frames",
+                str(FRAMES),
+                "--validation-batch-size",
+                "6",
+                *flags,
+            ]
+        )
+        config = train_cli.config_from_args(args)
+        model = keras_gmsa.build_model(
+            "frame_logistic", **training._model_options(config)
+        )
+        train, validation = training._datasets(model, config, data_seed=0)
+        features, _ = next(train.as_numpy_iterator())
+        assert next(validation.as_numpy_iterator())[1].shape[0] == 6
+        return features["rgb"]
+
+    in_order = next(
+        data.frame_dataset(
+            str(records / "frame/train0000.tfrecord"),
+            batch_size=5,
+            features=SIZES,
+            num_classes=CLASSES,
+            max_frames=FRAMES,
+        ).as_numpy_iterator()
+    )[0]["rgb"]
+    # A shuffle buffer of one record keeps the file's order.
+    unshuffled = first_batch("--batch-size", "5", "--shuffle-buffer", "1")
+    np.testing.assert_array_equal(unshuffled, in_order)
+    shuffled = first_batch("--batch-size", "5", "--shuffle-buffer", "32")
+    assert shuffled.shape == in_order.shape
+    assert not np.array_equal(shuffled, in_order)
+
+
+# ------------------------------------------------------ evaluate / predict
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "gateop.keras"
+    helpers.build_small(
+        "gateop", num_classes=CLASSES, max_frames=FRAMES, compile=False
+    ).save(path)
+    return path
+
+
+def _good_videos(model, pattern):
+    dataset = data.dataset_for_model(
+        model, pattern, batch_size=100, with_ids=True
+    )
+    features, labels, ids = next(dataset.as_numpy_iterator())
+    return helpers.to_numpy(model.predict_on_batch(features)), labels, ids
+
+
+def test_evaluate_flags(records, saved_model, tmp_path, capsys):
+    bad = str(records / "bad/validate*.tfrecord")
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(saved_model), bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "validate0000.tfrecord" in err[0], err
+    out = tmp_path / "metrics.json"
+    argv = ["evaluate", str(saved_model), bad, "--on-error", "skip"]
+    argv += ["--batch-size", "5", "--top-k", "3", "--json", str(out)]
+    assert cli.main(argv) == 0
+    result = json.loads(out.read_text())
+    # 24 good videos in batches of 5 (the last one short), the bad one
+    # skipped and counted; GAP@3.
+    model = keras.saving.load_model(saved_model)
+    probs, labels, _ = _good_videos(model, str(records / "frame/validate*"))
+    assert result["num_videos"] == 24
+    assert result["read_stats"]["skipped"] == 1
+    assert result["read_stats"]["frame_size"] == 1
+    assert result["gap"] == pytest.approx(
+        metrics.gap(probs, labels, top_k=3), abs=1e-6
+    )
+    assert result["gap"] != pytest.approx(metrics.gap(probs, labels), abs=1e-6)
+    printed = capsys.readouterr().out
+    assert f"gap         {result['gap']:.6f}" in printed
+
+
+def test_predict_flags(records, saved_model, tmp_path, capsys):
+    model = keras.saving.load_model(saved_model)
+    probs, _, ids = _good_videos(model, str(records / "frame/validate*"))
+    bad = str(records / "bad/validate*.tfrecord")
+    capsys.readouterr()
+    assert (
+        cli.main(["predict", str(saved_model), bad, "--on-error", "raise"]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "validate0000.tfrecord" in err[0], err
+    out = tmp_path / "p.jsonl"
+    argv = ["predict", str(saved_model), bad, "--on-error", "skip"]
+    argv += ["--batch-size", "5", "--top-k", "2", "--output", str(out)]
+    argv += ["--format", "jsonl"]
+    assert cli.main(argv) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [i.decode() for i in ids]
+    for row, p in zip(rows, probs, strict=True):
+        best = np.argsort(-p)[:2]
+        assert [label for label, _ in row["labels"]] == best.tolist()
+    # Kaggle rows, top-k pairs each, only the ids of the split.
+    csv_path = tmp_path / "sub.csv"
+    argv = ["predict", str(saved_model), str(records / "frame/validate*")]
+    argv += ["--format", "kaggle", "--top-k", "4", "--output", str(csv_path)]
+    argv += ["--id-split", "holdout:0.5"]
+    assert cli.main(argv) == 0
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "VideoId,LabelConfidencePairs"
+    kept = [line.split(",")[0] for line in lines[1:]]
+    every = [i.decode() for i in ids]
+    inside = data.in_split(every, "holdout:0.5")
+    assert kept == [v for v, keep in zip(every, inside, strict=True) if keep]
+    assert 0 < len(kept) < len(every)
+    assert all(len(line.split(",")[1].split()) == 8 for line in lines[1:])
+
+
+# -------------------------------------------------------------------- tune
+
+
+def _tune_argv(records, directory, *extra):
+    return [
+        "tune",
+        "--directory",
+        str(directory),
+        "--train",
+        str(records / "frame/train*.tfrecord"),
+        "--validation",
+        str(records / "frame/validate*.tfrecord"),
+        "--features",
+        FEATURES,
+        "--num-classes",
+        str(CLASSES),
+        "--max-frames",
+        str(FRAMES),
+        "--option",
+        "hidden_dim=12",
+        "--option",
+        "num_heads=2",
+        "--batch-size",
+        "8",
+        "--steps-per-epoch",
+        "2",
+        *extra,
+    ]
+
+
+# KerasTuner's checkpoints hold the optimizer's state too; Keras warns
+# that a fresh model's optimizer does not take it (the weights load).
+@pytest.mark.filterwarnings(
+    "ignore:Skipping variable loading for optimizer:UserWarning"
+)
+def test_tune_flags_shape_the_search(records, tmp_path, capsys):
+    from keras_gmsa import tuning
+
+    directory = tmp_path / "search"
+    search = dict(
+        combinations=["gateop"],
+        mask_kinds=["bd"],
+        w_values=[2, 4],
+        learning_rate=(1e-12, 2e-12),
+    )
+    argv = _tune_argv(
+        records,
+        directory,
+        "--project",
+        "masks",
+        "--tuner",
+        "bayesian",
+        "--max-trials",
+        "2",
+        "--epochs",
+        "4",
+        "--patience",
+        "1",
+        "--validation-batch-size",
+        "5",
+        "--validation-steps",
+        "2",
+        "--combinations",
+        *search["combinations"],
+        "--masks",
+        *search["mask_kinds"],
+        "--w-values",
+        "2",
+        "4",
+        "--learning-rate",
+        "1e-12",
+        "2e-12",
+        "--seed",
+        "5",
+        "--num-best",
+        "1",
+    )
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Trial 2 Complete" in printed and "Trial 3" not in printed
+    project = directory / "masks"
+    states = [
+        json.loads((trial / "trial.json").read_text())
+        for trial in sorted(project.iterdir())
+        if trial.name.startswith("trial_")
+    ]
+    assert len(states) == 2  # --max-trials
+    values = [state["hyperparameters"]["values"] for state in states]
+    assert {v["combination"] for v in values} == {"gateop"}  # --combinations
+    assert {v["mask"] for v in values} == {"bd"}  # --masks
+    assert {v["W"] for v in values} <= {2, 4}  # --w-values
+    assert all(1e-12 <= v["learning_rate"] <= 2e-12 for v in values)
+    # At a learning rate of 1e-12 the GAP never improves: --patience 1
+    # stops each trial after 2 of its --epochs 4 (Keras prints each epoch).
+    assert printed.count("Epoch 2/4") == 2
+    assert "Epoch 3/4" not in printed
+    for state in states:
+        history = state["metrics"]["metrics"]["val_gap"]["observations"]
+        assert [o["step"] for o in history] == [0]  # the best epoch
+    # --num-best: one trial in the summary and its table.
+    rows = json.loads((project / "summary.json").read_text())
+    assert len(rows) == 1
+    table = (project / "summary.md").read_text()
+    assert table.count("| gateop |") == 1
+    # The same search, reloaded: the --tuner's oracle with --seed, and the
+    # best model's score is its GAP on the first --validation-steps x
+    # --validation-batch-size validation videos, read with --features.
+    hypermodel = tuning.GMSAHyperModel(
+        **search,
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        features=SIZES,
+        hidden_dim=12,
+        num_heads=2,
+    )
+    tuner = tuning.make_tuner(
+        "bayesian",
+        hypermodel,
+        str(directory),
+        project_name="masks",
+        max_trials=2,
+        seed=5,
+    )
+    import keras_tuner
+
+    assert isinstance(
+        tuner.oracle, keras_tuner.oracles.BayesianOptimizationOracle
+    )
+    assert len(tuner.oracle.trials) == 2
+    best = tuner.get_best_models(1)[0]
+    assert tuple(best.input["rgb"].shape) == (None, FRAMES, 16)
+    features, labels = next(
+        data.dataset_for_model(
+            best, str(records / "frame/validate*.tfrecord"), batch_size=10
+        ).as_numpy_iterator()
+    )
+    gap = metrics.gap(helpers.to_numpy(best.predict_on_batch(features)), labels)
+    assert rows[0]["val_gap"] == pytest.approx(gap, abs=1e-5)
+    # Again: nothing left to do; with --overwrite the search starts over.
+    assert cli.main(argv) == 0
+    assert "Complete" not in capsys.readouterr().out
+    assert cli.main(argv + ["--overwrite"]) == 0
+    assert "Trial 1 Complete" in capsys.readouterr().out
+
+
+def test_tune_hyperband_runs_its_brackets(records, tmp_path, capsys):
+    # Hyperband sets each trial's epochs itself, up to --epochs.
+    directory = tmp_path / "search"
+    argv = _tune_argv(
+        records,
+        directory,
+        "--tuner",
+        "hyperband",
+        "--epochs",
+        "2",
+        "--combinations",
+        "shareatt",
+        "--masks",
+        "tp",
+        "--w-values",
+        "2",
+        "--learning-rate",
+        "0.001",
+    )
+    assert cli.main(argv) == 0
+    oracle = json.loads((directory / "gmsa" / "oracle.json").read_text())
+    assert oracle["max_epochs"] == 2 and "hyperband_iterations" in oracle
+    epochs = set()
+    for trial in (directory / "gmsa").iterdir():
+        if trial.name.startswith("trial_"):
+            state = json.loads((trial / "trial.json").read_text())
+            epochs.add(state["hyperparameters"]["values"]["tuner/epochs"])
+    assert epochs <= {1, 2} and 2 in epochs
+
+
+# ----------------------------------------------------------------- inspect
+
+
+@pytest.fixture(scope="module")
+def inspect_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inspect")
+    paths = {}
+    for name in ("gateop", "baseline", "attention_cluster"):
+        paths[name] = root / f"{name}.keras"
+        helpers.build_small(
+            name, num_classes=CLASSES, max_frames=FRAMES, compile=False
+        ).save(paths[name])
+    return paths
+
+
+def _inspect(capsys, *argv):
+    capsys.readouterr()
+    assert cli.main(["inspect", *map(str, argv)]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out[: out.rindex("}") + 1]), out
+
+
+def _video(model, records, index):
+    pattern = str(records / "frame/validate*.tfrecord")
+    dataset = data.dataset_for_model(model, pattern, batch_size=1)
+    features = list(dataset.take(index + 1).as_numpy_iterator())[index][0]
+    return {k: v[0] for k, v in features.items()}
+
+
+def test_inspect_similarity(records, inspect_models, tmp_path, capsys):
+    out = tmp_path / "fig1.png"
+    pattern = records / "frame/validate*.tfrecord"
+    summary, printed = _inspect(
+        capsys,
+        "similarity",
+        inspect_models["gateop"],
+        pattern,
+        "--video",
+        3,
+        "--modality",
+        "audio",
+        "--heads",
+        0,
+        1,
+        "--out",
+        out,
+    )
+    assert out.stat().st_size > 1000 and f"Wrote {out}" in printed
+    # Video 3's audio frames, and the two heads asked for.
+    model = keras.saving.load_model(inspect_models["gateop"])
+    video = _video(model, records, 3)
+    n = int(video["num_frames"])
+    frames = analysis.cosine_similarity(
+        data.pipeline.dequantize(video["audio"][:n]).numpy()
+    )
+    assert summary["modality"] == "audio" and summary["frames"] == n
+    assert summary["mean_similarity"] == pytest.approx(frames.mean(), abs=1e-5)
+    assert summary["heads"] == [0, 1]
+    expected = analysis.similarity_and_attention(model, video, "audio", (0, 1))
+    assert expected["attention"].shape == (2, n, n)
+
+
+def test_inspect_profiles_names_labels(
+    records, inspect_models, tmp_path, capsys
+):
+    summary, _ = _inspect(
+        capsys,
+        "profiles",
+        inspect_models["gateop"],
+        records / "frame/validate*.tfrecord",
+        "--vocabulary",
+        records / "vocabulary.csv",
+        "--out",
+        tmp_path / "fig3.png",
+    )
+    names = {
+        label for pairs in summary["predictions"].values() for label, _ in pairs
+    }
+    vocabulary = data.Vocabulary.load(str(records / "vocabulary.csv"))
+    assert names <= {vocabulary.name(c) for c in range(CLASSES)}
+    assert all(isinstance(n, str) and not n.isdigit() for n in names)
+
+
+def test_inspect_sensitivity(records, inspect_models, tmp_path, capsys):
+    pattern = records / "frame/validate*.tfrecord"
+    argv = [
+        "sensitivity",
+        inspect_models["gateop"],
+        pattern,
+        "--compare",
+        inspect_models["baseline"],
+        "--video",
+        1,
+        "--videos",
+        2,
+        "--neighbourhood",
+        "tp2",
+        "--probes",
+        3,
+        "--out",
+        tmp_path / "fig4.png",
+    ]
+    summary, _ = _inspect(capsys, *argv)
+    models = {
+        p.stem: keras.saving.load_model(p)
+        for p in (inspect_models["gateop"], inspect_models["baseline"])
+    }
+    videos = [_video(models["gateop"], records, i) for i in (1, 2)]
+    expected = analysis.local_sensitivity(models, videos, "rgb", "tp2", 3)
+    assert set(summary) == {"gateop", "baseline"}
+    for name, values in expected.items():
+        assert summary[name] == pytest.approx(
+            float(np.nanmean(values)), abs=1e-5
+        )
+    # Another neighbourhood is another statistic.
+    other = analysis.local_sensitivity(models, videos, "rgb", "tp4", 3)
+    assert summary["gateop"] != pytest.approx(
+        float(np.nanmean(other["gateop"])), abs=1e-5
+    )
+
+
+def test_inspect_clusters(records, inspect_models, tmp_path, capsys):
+    summary, _ = _inspect(
+        capsys,
+        "clusters",
+        inspect_models["attention_cluster"],
+        records / "frame/validate*.tfrecord",
+        "--out",
+        tmp_path / "fig5.png",
+    )
+    model = keras.saving.load_model(inspect_models["attention_cluster"])
+    n = int(_video(model, records, 0)["num_frames"])
+    units = helpers.SMALL_MODELS["attention_cluster"]["num_units"]
+    assert summary == {"rgb": [units, n], "audio": [units, n]}
+    assert (tmp_path / "fig5.png").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------- synth
+
+
+def test_synth_flags(tmp_path, capsys):
+    out = tmp_path / "synth"
+    argv = ["synth", str(out), "--videos", "7", "--shards", "2"]
+    argv += ["--split", "validate", "--num-classes", "9"]
+    argv += ["--local-classes", "3", "--max-frames", "50", "--features"]
+    argv += ["rgb:12,audio:4", "--layouts", "frame", "segment"]
+    argv += ["--seed", "4", "--start-index", "100"]
+    assert cli.main(argv) == 0
+    assert sorted(os.listdir(out)) == ["frame", "segment", "vocabulary.csv"]
+    files = sorted(os.listdir(out / "frame"))
+    assert files == ["validate0000.tfrecord", "validate0001.tfrecord"]
+    features, labels, ids = next(
+        data.frame_dataset(
+            str(out / "frame/*.tfrecord"),
+            batch_size=100,
+            features={"rgb": 12, "audio": 4},
+            num_classes=9,
+            max_frames=50,
+            with_ids=True,
+        ).as_numpy_iterator()
+    )
+    assert len(ids) == 7 and features["rgb"].shape[1:] == (50, 12)
+    # Ids from --start-index; the generator's world from --seed.
+    expected = synthetic.SyntheticYT8M(
+        num_classes=9,
+        num_local_classes=3,
+        max_frames=50,
+        seed=4,
+        feature_sizes={"rgb": 12, "audio": 4},
+    )
+    assert sorted(i.decode() for i in ids) == sorted(
+        synthetic._video_id(100 + n) for n in range(7)
+    )
+    vocabulary = data.Vocabulary.load(str(out / "vocabulary.csv"))
+    local = [c for c in range(9) if vocabulary.name(c).startswith("Local")]
+    assert local == [6, 7, 8] == list(range(expected.num_global_classes, 9))
+    assert labels.sum() > 0
+    # Another seed, another world: other frames for the same ids.
+    again = tmp_path / "again"
+    other = [a if a != str(out) else str(again) for a in argv]
+    other[other.index("--seed") + 1] = "5"
+    assert cli.main(other) == 0
+    rgb = next(
+        data.frame_dataset(
+            str(again / "frame/*.tfrecord"),
+            batch_size=100,
+            features={"rgb": 12, "audio": 4},
+            num_classes=9,
+            max_frames=50,
+        ).as_numpy_iterator()
+    )[0]["rgb"]
+    assert not np.array_equal(rgb, features["rgb"])
+    assert "segment  2 shards" in capsys.readouterr().out
+    capsys.readouterr()
+    assert cli.main(["synth", str(tmp_path / "x"), "--features", "rgb:8"]) == 2
+    assert "both rgb and audio" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ verify
+
+
+def test_verify_fast_checks_framing_only(records, tmp_path, capsys):
+    # A flipped payload byte keeps the framing: only the CRC check sees it.
+    shard = tmp_path / "one.tfrecord"
+    payload = bytearray((records / "frame/validate0000.tfrecord").read_bytes())
+    payload[40] ^= 0xFF
+    shard.write_bytes(bytes(payload))
+    capsys.readouterr()
+    assert cli.main(["verify", str(shard)]) == 1
+    assert "one.tfrecord: record 0" in capsys.readouterr().out
+    assert cli.main(["verify", str(shard), "--fast"]) == 0
+    assert "1 files checked, 0 with problems" in capsys.readouterr().out
+
+
+# -------------------------------------------------------------------- demo
+
+
+def test_demo_flags(tmp_path, capsys):
+    cache, output = tmp_path / "cache", tmp_path / "out"
+    argv = ["demo", "--cache-dir", str(cache), "--output-dir", str(output)]
+    argv += ["--epochs", "2", "--train-videos", "40", "--test-videos", "24"]
+    argv += ["--seed", "3", "--models", "gateop", "--quiet"]
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    # --quiet: the table only; --models: one row.
+    rows = [line for line in printed.splitlines() if line.startswith("| ")]
+    assert printed.strip().splitlines()[0].startswith("| model")
+    assert len(rows) == 2 and rows[1].startswith("| gateop TP2 |")
+    # --cache-dir holds the shards of --train-videos/--test-videos/--seed.
+    (data_dir,) = os.listdir(cache)
+    assert data_dir.endswith("-n40-24-s3")
+    counts = {}
+    for split in ("train", "test"):
+        pattern = str(cache / data_dir / "frame" / f"{split}*.tfrecord")
+        counts[split] = sum(
+            1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern))
+        )
+    assert counts == {"train": 40, "test": 24}
+    # --output-dir: the report and the model, trained --epochs epochs.
+    report = json.loads((output / "report.json").read_text())
+    assert [r["row"] for r in report["rows"]] == ["gateop"]
+    model = keras.saving.load_model(report["rows"][0]["saved"])
+    assert str(output) in report["rows"][0]["saved"]
+    steps = 2 * -(-40 // 32)
+    assert int(helpers.to_numpy(model.optimizer.iterations)) == steps
