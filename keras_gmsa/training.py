@@ -430,14 +430,22 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         tensorboard=config["tensorboard"],
     )
     start = time.perf_counter()
-    history = model.fit(
-        train_data,
-        steps_per_epoch=config["steps_per_validation"],
-        epochs=config["max_validations"],
-        callbacks=callbacks,
-        shuffle=False,  # the dataset shuffles
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            train_data,
+            steps_per_epoch=config["steps_per_validation"],
+            epochs=config["max_validations"],
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles
+            verbose=verbose,
+        )
+    finally:
+        # A run that fails (a bad record, an interrupt) ends without
+        # on_train_end: close history.csv, which CSVLogger keeps open.
+        for callback in callbacks:
+            csv_file = getattr(callback, "csv_file", None)
+            if isinstance(callback, keras.callbacks.CSVLogger) and csv_file:
+                csv_file.close()
     seconds = time.perf_counter() - start
     model.save(os.path.join(run_dir, "final.keras"))
     summary = _summary(run_dir, history, seconds, model)
