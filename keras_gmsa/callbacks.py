@@ -18,6 +18,7 @@ dataset with ``steps_per_epoch=N``; one Keras epoch is then one validation
 interval, and all epoch-based callbacks count in intervals.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -143,6 +144,59 @@ _STATE_ATTRIBUTES = {
 }
 
 
+def _state_class(callback):
+    """The Keras callback class whose counters `ScheduleState` carries."""
+    for cls in _STATE_ATTRIBUTES:
+        if isinstance(callback, cls):
+            return cls
+    return None
+
+
+@contextlib.contextmanager
+def without_distribution():
+    """Runs the block with no Keras distribution set.
+
+    Saving a model creates Keras variables (a throwaway optimizer, to know
+    which attributes to skip); under a multi-process JAX distribution
+    every variable creation is a collective check that all processes must
+    join. The chief saves alone, so it saves without the distribution:
+    the variables' values are read as they are (replicated on every
+    host) and nothing is exchanged.
+    """
+    current = keras.distribution.distribution()
+    if current is None:
+        yield
+        return
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(current)
+
+
+class _SavesAlone:
+    """Runs a saving callback's epoch and batch ends without the
+    distribution (see `without_distribution`)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        with without_distribution():
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        with without_distribution():
+            super().on_train_batch_end(batch, logs)
+
+
+class ModelCheckpoint(_SavesAlone, keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` that can save on one host of a
+    multi-host run (JAX) while the others train on."""
+
+
+class BackupAndRestore(_SavesAlone, keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that can back up on one host of
+    a multi-host run (JAX) while the others train on."""
+
+
 def _to_json(value):
     if value is None:
         return None
@@ -173,13 +227,14 @@ class ScheduleState(keras.callbacks.Callback):
         callbacks: the callbacks whose state to carry.
     """
 
-    def __init__(self, path, callbacks):
+    def __init__(self, path, callbacks, write=True):
         super().__init__()
         self.path = path
-        self.watched = [c for c in callbacks if type(c) in _STATE_ATTRIBUTES]
+        self.write = write
+        self.watched = [c for c in callbacks if _state_class(c) is not None]
 
     def _key(self, index, callback):
-        return f"{index}:{type(callback).__name__}"
+        return f"{index}:{_state_class(callback).__name__}"
 
     def on_train_begin(self, logs=None):
         if not os.path.exists(self.path):
@@ -190,16 +245,18 @@ class ScheduleState(keras.callbacks.Callback):
             saved = state.get(self._key(index, callback))
             if saved is None:
                 continue
-            for attribute in _STATE_ATTRIBUTES[type(callback)]:
+            for attribute in _STATE_ATTRIBUTES[_state_class(callback)]:
                 if attribute in saved:
                     setattr(callback, attribute, _from_json(saved[attribute]))
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.write:
+            return
         state = {"epoch": epoch + 1}
         for index, callback in enumerate(self.watched):
             state[self._key(index, callback)] = {
                 attribute: _to_json(getattr(callback, attribute, None))
-                for attribute in _STATE_ATTRIBUTES[type(callback)]
+                for attribute in _STATE_ATTRIBUTES[_state_class(callback)]
             }
         directory = os.path.dirname(self.path)
         if directory:
@@ -208,6 +265,35 @@ class ScheduleState(keras.callbacks.Callback):
         with open(tmp, "w") as f:
             json.dump(state, f)
         os.replace(tmp, self.path)
+
+
+class RestoreBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` for the processes of a multi-host run that do
+    not write the run directory.
+
+    It restores the weights, optimizer state and epoch from the backup the
+    chief writes (on storage every host shares), exactly as the chief's
+    own BackupAndRestore does, and never writes or deletes the backup:
+    one writer per file.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, delete_checkpoint=False)
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+        except OSError:
+            # The chief was killed while writing its latest backup: load
+            # the previous one (double_checkpoint) without copying it.
+            if not os.path.exists(self._prev_weights_path):
+                raise
+            self._weights_path = self._prev_weights_path
+            self._training_metadata_path = self._prev_training_metadata_path
+            self._load_model()
+
+    def _save_model(self):
+        pass
 
 
 def paper_schedule(
@@ -221,6 +307,7 @@ def paper_schedule(
     validation_steps=None,
     tensorboard=True,
     terminate_on_nan=True,
+    writer=True,
 ):
     """The training schedule of the GMSA paper as Keras callbacks.
 
@@ -251,6 +338,10 @@ def paper_schedule(
         validation_steps: batches of validation data per evaluation.
         tensorboard: write TensorBoard logs (needs ``run_dir``).
         terminate_on_nan: stop at the first NaN loss.
+        writer: whether this process writes ``run_dir``. In a run of
+            several processes (hosts) only one does (the chief); the
+            others take the same schedule decisions from the same
+            validation metrics and restore from the chief's backup.
 
     Returns:
         A list of callbacks, in the order they must run.
@@ -276,8 +367,17 @@ def paper_schedule(
     )
     if run_dir is None:
         return callbacks
+    backup = os.path.join(run_dir, "backup")
+    if not writer:
+        callbacks.append(RestoreBackup(backup))
+        callbacks.append(
+            ScheduleState(
+                os.path.join(backup, "schedule.json"), callbacks, write=False
+            )
+        )
+        return callbacks
     callbacks += [
-        keras.callbacks.ModelCheckpoint(
+        ModelCheckpoint(
             os.path.join(run_dir, "best.keras"),
             monitor=monitor,
             mode="max",
@@ -292,9 +392,8 @@ def paper_schedule(
         callbacks.append(
             keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"))
         )
-    backup = os.path.join(run_dir, "backup")
     callbacks.append(
-        keras.callbacks.BackupAndRestore(
+        BackupAndRestore(
             backup, double_checkpoint=True, delete_checkpoint=False
         )
     )

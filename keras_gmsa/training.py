@@ -221,35 +221,109 @@ def setup_devices(cpu_devices):
         )
 
 
+class Cluster:
+    """This process's place in a run: its index among the processes
+    (hosts) that train together, and how to wait for all of them.
+
+    Process 0 (JAX's process index 0) is the *chief*: the only one that
+    writes the run directory. A run on one host is a cluster of one.
+    """
+
+    def __init__(self, index=0, count=1):
+        self.index = index
+        self.count = count
+
+    @property
+    def chief(self):
+        return self.index == 0
+
+    def barrier(self, name):
+        """Returns once every process has reached the barrier `name`."""
+        if self.count == 1:
+            return
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def multi_host():
+    """The backend whose multi-host variables are set (``"jax"``:
+    ``KERAS_DISTRIBUTION_NUM_PROCESSES`` > 1; ``"tensorflow"``:
+    ``TF_CONFIG``), or None."""
+    if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1") or 1) > 1:
+        return "jax"
+    if os.environ.get("TF_CONFIG"):
+        return "tensorflow"
+    return None
+
+
 def distribution_scope(distribute, batch_size):
-    """Sets up data-parallel training; returns the scope to build in.
+    """Sets up data-parallel training.
+
+    Returns ``(scope to build in, replicas, Cluster)``.
 
     - JAX: `keras.distribution.DataParallel` over all devices. With
       ``KERAS_DISTRIBUTION_JOB_ADDRESSES``, ``..._NUM_PROCESSES`` and
       ``..._PROCESS_ID`` set, `keras.distribution.initialize()` first joins
       the hosts (jax.distributed) and the devices are those of all hosts.
     - TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs
-      (or CPUs); with ``TF_CONFIG`` set,
-      `tf.distribute.MultiWorkerMirroredStrategy` over the hosts.
+      (or CPUs). ``TF_CONFIG`` (several hosts) is refused: Keras 3's
+      `Model.fit` cannot train under MultiWorkerMirroredStrategy.
     - PyTorch: Keras has no multi-device training on this backend; raises.
     """
     import keras
 
-    if not distribute:
-        return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
+    hosts = multi_host()
+    if backend not in ("jax", "tensorflow") and (distribute or hosts):
+        raise ValueError(
+            f"--distribute is not available on the {backend!r} backend: "
+            "Keras trains data-parallel (on several devices or hosts) "
+            "through keras.distribution (JAX) and tf.distribute "
+            "(TensorFlow) only. Use KERAS_BACKEND=jax or "
+            "KERAS_BACKEND=tensorflow for multi-device training."
+        )
+    if hosts == "tensorflow":
+        raise ValueError(
+            "TF_CONFIG is set: training on several hosts with TensorFlow "
+            "needs tf.distribute.MultiWorkerMirroredStrategy, and Model.fit "
+            f"in Keras {keras.__version__} cannot train under it (it fails "
+            "before the first step, keras-team/keras#20585). Train on "
+            "several hosts with KERAS_BACKEND=jax and the "
+            "KERAS_DISTRIBUTION_* variables (see the README), or unset "
+            "TF_CONFIG to train on this host."
+        )
+    if hosts is not None and hosts != backend:
+        other = {
+            "jax": "KERAS_DISTRIBUTION_NUM_PROCESSES",
+            "tensorflow": "TF_CONFIG",
+        }
+        raise ValueError(
+            f"{other[hosts]} is set, which joins hosts on the {hosts!r} "
+            f"backend, but KERAS_BACKEND is {backend!r}. Use "
+            f"KERAS_BACKEND={hosts}, or unset {other[hosts]}."
+        )
+    if not distribute and hosts is None:
+        return contextlib.nullcontext(), 1, Cluster()
+    cluster = Cluster()
     if backend == "jax":
-        if "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ:
+        if hosts:
             # Several hosts: jax.distributed.initialize from the
             # KERAS_DISTRIBUTION_* variables; devices are then global.
             keras.distribution.initialize()
+            import jax
+
+            cluster = Cluster(jax.process_index(), jax.process_count())
         devices = keras.distribution.list_devices()
+        # Keras shards the training batches between the processes: each
+        # reads the same (seeded, deterministic) stream of global batches
+        # and keeps its own part of every one.
         keras.distribution.set_distribution(
             keras.distribution.DataParallel(devices=devices)
         )
         replicas = len(devices)
         scope = contextlib.nullcontext()
-    elif backend == "tensorflow":
+    else:
         import tensorflow as tf
 
         gpus = tf.config.list_logical_devices("GPU")
@@ -257,19 +331,12 @@ def distribution_scope(distribute, batch_size):
         strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
         replicas = strategy.num_replicas_in_sync
         scope = strategy.scope()
-    else:
-        raise ValueError(
-            f"--distribute is not available on the {backend!r} backend: "
-            "Keras trains data-parallel through keras.distribution (JAX) "
-            "and tf.distribute (TensorFlow) only. Use KERAS_BACKEND=jax or "
-            "KERAS_BACKEND=tensorflow for multi-device training."
-        )
     if batch_size % replicas:
         raise ValueError(
             f"batch_size {batch_size} is not divisible by the {replicas} "
             "devices training in parallel."
         )
-    return scope, replicas
+    return scope, replicas, cluster
 
 
 def _model_options(config):
@@ -296,7 +363,14 @@ def _model_options(config):
     return options
 
 
-def _datasets(model, config, data_seed):
+def _datasets(model, config, data_seed, with_ids=False):
+    """The run's training and validation datasets.
+
+    Training batches are global batches, shuffled from `data_seed` in a
+    deterministic order: every process of a multi-host run builds the
+    same stream, and Keras' DataParallel (JAX) gives each its own part of
+    every batch. Every process reads the whole validation set.
+    """
     from keras_gmsa import data
 
     train = data.dataset_for_model(
@@ -313,6 +387,7 @@ def _datasets(model, config, data_seed):
         on_error=config["on_error"],
         sample_given_labels=True,
         id_split=config["train_id_split"],
+        with_ids=with_ids,
     )
     validation = data.dataset_for_model(
         model,
@@ -337,42 +412,58 @@ def _completed_epochs(run_dir):
     return int(meta["epoch"]) if meta else 0
 
 
+def check_run_dir(run_dir, config, overwrite=False):
+    """What `run_dir` holds for `config`, without writing anything:
+    ``"new"``, ``"resume"`` or ``"done"``. Raises if it holds another run.
+    """
+    if overwrite:
+        return "new"
+    stored = _read_json(os.path.join(run_dir, "config.json"))
+    if stored is None:
+        return "new"
+    stored = resolve_config(stored)
+    differences = sorted(
+        key
+        for key in DEFAULTS
+        if stored.get(key) != config.get(key) and key not in RESUMABLE_CHANGES
+    )
+    if differences:
+        details = "; ".join(
+            f"{k}: {stored.get(k)!r} -> {config.get(k)!r}" for k in differences
+        )
+        raise ValueError(
+            f"{run_dir} holds a run with a different config ({details}). "
+            "Use another --run-dir, or --overwrite to start it again."
+        )
+    if os.path.exists(os.path.join(run_dir, "done.json")):
+        return "done"
+    return "resume"
+
+
+def write_run_dir(run_dir, config, state, overwrite=False):
+    """Creates `run_dir` (or empties it with `overwrite`) and stores the
+    config; the chief's job in a run of several processes."""
+    if state == "done":
+        return
+    if overwrite and os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, "config.json")
+    if _read_json(path) != config:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+
+
 def prepare_run_dir(run_dir, config, overwrite=False):
     """Creates ``run_dir`` or checks that it holds the same run.
 
     Returns "new", "resume" or "done".
     """
-    path = os.path.join(run_dir, "config.json")
-    if overwrite and os.path.exists(run_dir):
-        shutil.rmtree(run_dir)
-    stored = _read_json(path)
-    if stored is not None:
-        stored = resolve_config(stored)
-        differences = sorted(
-            key
-            for key in DEFAULTS
-            if stored.get(key) != config.get(key)
-            and key not in RESUMABLE_CHANGES
-        )
-        if differences:
-            details = "; ".join(
-                f"{k}: {stored.get(k)!r} -> {config.get(k)!r}"
-                for k in differences
-            )
-            raise ValueError(
-                f"{run_dir} holds a run with a different config ({details}). "
-                "Use another --run-dir, or --overwrite to start it again."
-            )
-        if os.path.exists(os.path.join(run_dir, "done.json")):
-            return "done"
-        if stored != config:
-            with open(path, "w") as f:
-                json.dump(config, f, indent=1, sort_keys=True)
-        return "resume"
-    os.makedirs(run_dir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(config, f, indent=1, sort_keys=True)
-    return "new"
+    state = check_run_dir(run_dir, config, overwrite)
+    write_run_dir(run_dir, config, state, overwrite)
+    return state
 
 
 def train(config, run_dir, overwrite=False, verbose="auto"):
@@ -383,12 +474,29 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     from keras_gmsa import callbacks as callbacks_lib
 
     config = resolve_config(config)
-    state = prepare_run_dir(run_dir, config, overwrite)
+    if multi_host() and not config["distribute"]:
+        # TF_CONFIG or KERAS_DISTRIBUTION_* join this process to others:
+        # training alone into a shared run directory is never meant.
+        config["distribute"] = True
+    # First, join the other hosts (if any).
+    scope, replicas, cluster = distribution_scope(
+        config["distribute"], config["batch_size"]
+    )
+    # Every process reads the run directory before any writes to it, so
+    # that all take the same decision (new, resume from the same interval,
+    # done, or the same error); then only the chief writes.
+    state = check_run_dir(run_dir, config, overwrite)
+    start_epoch = 0 if state == "new" else _completed_epochs(run_dir)
+    cluster.barrier("keras_gmsa: run directory read")
+    if cluster.chief:
+        write_run_dir(run_dir, config, state, overwrite)
+        if state == "resume":
+            _drop_rows_after(run_dir, start_epoch)
+    cluster.barrier("keras_gmsa: run directory written")
     if state == "done":
         summary = _read_json(os.path.join(run_dir, "done.json"))
         print(f"{run_dir} is complete; see {run_dir}/done.json.")
         return summary
-    start_epoch = _completed_epochs(run_dir)
     if state == "resume":
         print(
             f"Resuming {run_dir} after {start_epoch} validation intervals "
@@ -396,9 +504,6 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         )
     if config["mixed_precision"]:
         keras.mixed_precision.set_global_policy(config["mixed_precision"])
-    scope, replicas = distribution_scope(
-        config["distribute"], config["batch_size"]
-    )
     keras.utils.set_random_seed(config["seed"])
     with scope:
         model = keras_gmsa.build_model(
@@ -412,7 +517,13 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         train_data, validation = _datasets(
             model, config, config["seed"] + start_epoch
         )
-    if replicas > 1:
+    if cluster.count > 1:
+        role = "the chief, which writes" if cluster.chief else "a worker of"
+        print(
+            f"Process {cluster.index} of {cluster.count} ({role} {run_dir}); "
+            f"training data-parallel on {replicas} devices in all."
+        )
+    elif replicas > 1:
         print(f"Training data-parallel on {replicas} devices.")
     schedule = config["schedule"]
     if schedule == "decay":
@@ -428,6 +539,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         lr_factor=config["lr_factor"],
         validation_steps=config["validation_steps"],
         tensorboard=config["tensorboard"],
+        writer=cluster.chief,
     )
     start = time.perf_counter()
     try:
@@ -447,15 +559,49 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
             if isinstance(callback, keras.callbacks.CSVLogger) and csv_file:
                 csv_file.close()
     seconds = time.perf_counter() - start
-    model.save(os.path.join(run_dir, "final.keras"))
-    summary = _summary(run_dir, history, seconds, model)
-    with open(os.path.join(run_dir, "done.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    if cluster.chief:
+        with callbacks_lib.without_distribution():
+            model.save(os.path.join(run_dir, "final.keras"))
+        summary = _summary(run_dir, history, seconds, model)
+        with open(os.path.join(run_dir, "done.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+    cluster.barrier("keras_gmsa: run written")
+    summary = _read_json(os.path.join(run_dir, "done.json"))
     print(
         f"Best validation GAP {summary['best']['val_gap']:.4f} after "
         f"{summary['best']['epoch']} intervals; {run_dir}/best.keras"
     )
     return summary
+
+
+def _drop_rows_after(run_dir, epochs):
+    """Keeps the rows of history.csv of the first `epochs` intervals.
+
+    CSVLogger writes an interval's row before BackupAndRestore backs it
+    up; a run killed between the two repeats that interval when it
+    resumes, and would log it twice.
+    """
+    import csv
+
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        rows = list(reader)
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    column = header.index("epoch")
+    kept = [r for r in body if r and int(r[column]) < epochs]
+    if len(kept) == len(body):
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(kept)
+    os.replace(tmp, path)
 
 
 def _summary(run_dir, history, seconds, model):
@@ -465,9 +611,6 @@ def _summary(run_dir, history, seconds, model):
 
     with open(os.path.join(run_dir, "history.csv")) as f:
         rows = list(csv.DictReader(f))
-    # A resumed run may have logged an interval twice; keep the last.
-    by_epoch = {int(r["epoch"]): r for r in rows}
-    rows = [by_epoch[k] for k in sorted(by_epoch)]
     best = max(rows, key=lambda r: float(r["val_gap"]))
     return {
         "intervals": len(rows),
