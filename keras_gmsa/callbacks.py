@@ -296,6 +296,59 @@ class RestoreBackup(keras.callbacks.BackupAndRestore):
         pass
 
 
+class SegmentMetrics(keras.callbacks.Callback):
+    """The 2019 segment MAP on segment-rated records at each epoch's end,
+    as ``val_segment_map`` in the logs (`keras_gmsa.segments`, the windows
+    scorer: the model on each rated 5-frame segment).
+
+    Args:
+        pattern: segment-rated validation records.
+        top_n: segments ranked per class (100,000 on Kaggle).
+        steps: at most this many batches of segments (None: all).
+        batch_size: segments per batch.
+        **reader: reader options (``on_error``, ``id_split``).
+    """
+
+    def __init__(
+        self, pattern, top_n=100_000, steps=None, batch_size=256, **reader
+    ):
+        super().__init__()
+        self.pattern = pattern
+        self.top_n = top_n
+        self.steps = steps
+        self.batch_size = batch_size
+        self.reader = {k: v for k, v in reader.items() if v is not None}
+
+    def evaluate(self):
+        from keras_gmsa import data
+        from keras_gmsa import segments
+
+        num_classes = int(self.model.output_shape[-1])
+        if not hasattr(self, "_ratings"):
+            self._ratings = segments.ratings_of(
+                self.pattern,
+                num_classes,
+                features=segments.frame_features(self.model),
+                **self.reader,
+            )
+        evaluator = metrics_lib.SegmentEvaluator(num_classes, top_n=self.top_n)
+        windows = data.segments_for_model(
+            self.model,
+            self.pattern,
+            with_ids=True,
+            batch_size=self.batch_size,
+            **self.reader,
+        )
+        evaluator.update_from_model(self.model, windows, steps=self.steps)
+        return {"segment_map": evaluator.result(self._ratings)}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for key, value in self.evaluate().items():
+            logs["val_" + key] = value
+
+
 def paper_schedule(
     validation_data,
     run_dir=None,
@@ -308,6 +361,7 @@ def paper_schedule(
     tensorboard=True,
     terminate_on_nan=True,
     writer=True,
+    metrics=None,
 ):
     """The training schedule of the GMSA paper as Keras callbacks.
 
@@ -342,11 +396,16 @@ def paper_schedule(
             several processes (hosts) only one does (the chief); the
             others take the same schedule decisions from the same
             validation metrics and restore from the chief's backup.
+        metrics: the callback that writes `monitor` into the logs (None:
+            `OfficialMetrics` on `validation_data`; `SegmentMetrics` for
+            the 2019 task, with ``monitor="val_segment_map"``).
 
     Returns:
         A list of callbacks, in the order they must run.
     """
-    callbacks = [OfficialMetrics(validation_data, steps=validation_steps)]
+    if metrics is None:
+        metrics = OfficialMetrics(validation_data, steps=validation_steps)
+    callbacks = [metrics]
     if terminate_on_nan:
         callbacks.append(keras.callbacks.TerminateOnNaN())
     if lr_patience is not None:

@@ -86,6 +86,12 @@ DEFAULTS = {
     "distribute": False,
     "seed": 0,
     "tensorboard": True,
+    # The 2019 segment task: train on the rated 5-frame segments of
+    # `train` (segment-rated records) with label weights, validate by the
+    # segment MAP of `validation`, usually starting from a model trained on
+    # video labels (init_from: a .keras file).
+    "segments": False,
+    "init_from": None,
 }
 
 SCHEDULES = ("paper", "constant", "decay")
@@ -163,7 +169,16 @@ def resolve_config(*layers):
     ):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"{key} must be a positive integer.")
+    if config["init_from"] is not None and not isinstance(
+        config["init_from"], str
+    ):
+        raise ValueError("init_from must be the path of a .keras file.")
     return config
+
+
+def monitor_of(config):
+    """The log key the run's schedule follows (and checkpoints by)."""
+    return "val_segment_map" if config["segments"] else "val_gap"
 
 
 def decay_schedule(
@@ -373,6 +388,24 @@ def _datasets(model, config, data_seed, with_ids=False):
     """
     from keras_gmsa import data
 
+    if config["segments"]:
+        train = data.segments_for_model(
+            model,
+            config["train"],
+            weighted=True,
+            batch_size=config["batch_size"],
+            shuffle=True,
+            shuffle_buffer=config["shuffle_buffer"],
+            deterministic=True,
+            seed=data_seed,
+            repeat=True,
+            drop_remainder=True,
+            on_error=config["on_error"],
+            id_split=config["train_id_split"],
+        )
+        # Validated by the segment MAP (callbacks.SegmentMetrics), which
+        # reads the records itself.
+        return train, config["validation"]
     train = data.dataset_for_model(
         model,
         config["train"],
@@ -470,7 +503,6 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     """Trains (or resumes) one run; returns the summary dict (done.json)."""
     import keras
 
-    import keras_gmsa
     from keras_gmsa import callbacks as callbacks_lib
 
     config = resolve_config(config)
@@ -506,13 +538,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         keras.mixed_precision.set_global_policy(config["mixed_precision"])
     keras.utils.set_random_seed(config["seed"])
     with scope:
-        model = keras_gmsa.build_model(
-            config["model"],
-            mask=config["mask"],
-            W=config["W"],
-            L=config["L"],
-            **_model_options(config),
-        )
+        model = _model(config)
         # A resumed run must not replay the batches it has already seen.
         train_data, validation = _datasets(
             model, config, config["seed"] + start_epoch
@@ -540,6 +566,18 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         validation_steps=config["validation_steps"],
         tensorboard=config["tensorboard"],
         writer=cluster.chief,
+        monitor=monitor_of(config),
+        metrics=(
+            callbacks_lib.SegmentMetrics(
+                validation,
+                on_error=config["on_error"],
+                id_split=config["validation_id_split"],
+                steps=config["validation_steps"],
+                batch_size=config["validation_batch_size"],
+            )
+            if config["segments"]
+            else None
+        ),
     )
     start = time.perf_counter()
     try:
@@ -562,16 +600,68 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     if cluster.chief:
         with callbacks_lib.without_distribution():
             model.save(os.path.join(run_dir, "final.keras"))
-        summary = _summary(run_dir, history, seconds, model)
+        summary = _summary(run_dir, history, seconds, model, monitor_of(config))
         with open(os.path.join(run_dir, "done.json"), "w") as f:
             json.dump(summary, f, indent=1)
     cluster.barrier("keras_gmsa: run written")
     summary = _read_json(os.path.join(run_dir, "done.json"))
     print(
-        f"Best validation GAP {summary['best']['val_gap']:.4f} after "
+        f"Best validation {monitor_of(config)[4:].replace('_', ' ').upper()}"
+        f" {summary['best'][monitor_of(config)]:.4f} after "
         f"{summary['best']['epoch']} intervals; {run_dir}/best.keras"
     )
     return summary
+
+
+def _model(config):
+    """The run's model: built from the config, or loaded from
+    ``init_from``; compiled for segments with the label-weighted loss."""
+    import keras
+
+    import keras_gmsa
+    from keras_gmsa.losses import LabelWeightedBinaryCrossentropy
+
+    if config["init_from"]:
+        try:
+            model = keras.saving.load_model(config["init_from"])
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"init_from {config['init_from']}: the model cannot be "
+                f"loaded ({str(error).splitlines()[0]})"
+            ) from error
+        if int(model.output_shape[-1]) != config["num_classes"]:
+            raise ValueError(
+                f"init_from {config['init_from']} scores "
+                f"{model.output_shape[-1]} classes; the config says "
+                f"num_classes={config['num_classes']}."
+            )
+    else:
+        model = keras_gmsa.build_model(
+            config["model"],
+            mask=config["mask"],
+            W=config["W"],
+            L=config["L"],
+            **_model_options(config),
+        )
+    if config["init_from"] or config["segments"]:
+        # A fresh optimizer of the model's kind (its state starts anew);
+        # the config's learning rate, if it gives one.
+        optimizer = model.optimizer or keras.optimizers.Adam()
+        settings = optimizer.get_config()
+        options = _model_options(config)
+        if config["learning_rate"] is not None or config["schedule"] == "decay":
+            settings["learning_rate"] = options["learning_rate"]
+        loss = (
+            LabelWeightedBinaryCrossentropy()
+            if config["segments"]
+            else keras.losses.BinaryCrossentropy()
+        )
+        model.compile(
+            optimizer=type(optimizer).from_config(settings),
+            loss=loss,
+            jit_compile=getattr(model, "jit_compile", "auto"),
+        )
+    return model
 
 
 def _drop_rows_after(run_dir, epochs):
@@ -604,14 +694,14 @@ def _drop_rows_after(run_dir, epochs):
     os.replace(tmp, path)
 
 
-def _summary(run_dir, history, seconds, model):
+def _summary(run_dir, history, seconds, model, monitor="val_gap"):
     import csv
 
     import keras
 
     with open(os.path.join(run_dir, "history.csv")) as f:
         rows = list(csv.DictReader(f))
-    best = max(rows, key=lambda r: float(r["val_gap"]))
+    best = max(rows, key=lambda r: float(r[monitor]))
     return {
         "intervals": len(rows),
         "best": {

@@ -32,3 +32,21 @@ def add_model_and_pattern(p, top_k_help):
         default=constants.TOP_K,
         help=top_k_help,
     )
+
+
+def add_segments(p, what):
+    """--segments and its options, as evaluate and predict take them."""
+    from keras_gmsa.segments import SCORERS
+
+    p.add_argument(
+        "--segments",
+        action="store_true",
+        help=f"the 2019 segment task: {what}",
+    )
+    p.add_argument(
+        "--scorer",
+        choices=SCORERS,
+        default="windows",
+        help="--segments: the model on each 5-frame window, or one pass "
+        "over the video pooled per segment (GMSA models)",
+    )

@@ -2,7 +2,9 @@
 
 import json
 
+from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._records import add_model_and_pattern
+from keras_gmsa.cli._records import add_segments
 from keras_gmsa.cli._records import model_and_records
 
 
@@ -16,6 +18,9 @@ def add_parser(sub, parents):
     )
     add_model_and_pattern(p, "classes per video kept for GAP and MAP (GAP@20)")
     p.add_argument("--json", help="also write the metrics to this file")
+    add_segments(
+        p, "the segment MAP@100,000 of segment-rated records (segment_map)"
+    )
     p.set_defaults(run=run)
     return p
 
@@ -23,6 +28,8 @@ def add_parser(sub, parents):
 def run(args):
     from keras_gmsa import metrics
 
+    if args.segments:
+        return _segments(args)
     model, dataset, num_classes = model_and_records(args)
     evaluator = metrics.Evaluator(num_classes, top_k=args.top_k)
     evaluator.update_from_model(model, dataset)
@@ -38,3 +45,23 @@ def run(args):
                 f,
                 indent=1,
             )
+
+
+def _segments(args):
+    from keras_gmsa import segments
+
+    model = load_model(args.model)
+    result = segments.evaluate_segments(
+        model,
+        args.pattern,
+        scorer=args.scorer,
+        batch_size=args.batch_size,
+        on_error=args.on_error,
+        id_split=args.id_split,
+    )
+    print(f"segment_map {result['segment_map']:.6f}")
+    print(f"segments    {result['segments']}")
+    print(f"classes     {result['classes']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)

@@ -3,7 +3,10 @@
 import json
 import sys
 
+from keras_gmsa.cli._common import UserError
+from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._records import add_model_and_pattern
+from keras_gmsa.cli._records import add_segments
 from keras_gmsa.cli._records import model_and_records
 
 
@@ -24,6 +27,16 @@ def add_parser(sub, parents):
     )
     p.add_argument("--vocabulary", help="vocabulary.csv, for names (jsonl)")
     p.add_argument("--output", help="file to write (default: stdout)")
+    add_segments(
+        p,
+        "rank every 5-frame segment per class and write the 2019 submission "
+        "(Class,Segments; needs --format kaggle)",
+    )
+    p.add_argument(
+        "--segment-classes",
+        help="--segments: a segment_label_ids.csv (header Index, then one "
+        "class per line) of the classes ranked (default: every class)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -33,6 +46,8 @@ def run(args):
 
     from keras_gmsa import data
 
+    if args.segments:
+        return _segments(args)
     model, dataset, _ = model_and_records(args)
     vocab = data.Vocabulary.load(args.vocabulary) if args.vocabulary else None
     out = open(args.output, "w") if args.output else sys.stdout
@@ -57,6 +72,59 @@ def run(args):
                     ],
                 }
                 out.write(json.dumps(row) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def read_segment_classes(path):
+    """The class indices of a ``segment_label_ids.csv``-style file."""
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError as error:
+        raise UserError(f"{path}: {error.strerror}") from error
+    if not lines or lines[0] != "Index":
+        raise UserError(f"{path}: expected a header line 'Index'.")
+    classes = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.isdigit():
+            raise UserError(f"{path}, line {number}: {line!r} is not a class.")
+        classes.append(int(line))
+    return classes
+
+
+def _segments(args):
+    from keras_gmsa import segments
+    from keras_gmsa.segment_metrics import submission_lines
+
+    if args.format != "kaggle":
+        raise UserError(
+            "--segments writes the 2019 submission: add --format kaggle."
+        )
+    model = load_model(args.model)
+    classes = None
+    if args.segment_classes:
+        classes = read_segment_classes(args.segment_classes)
+        outside = [c for c in classes if c >= int(model.output_shape[-1])]
+        if outside:
+            raise UserError(
+                f"{args.segment_classes}: class {outside[0]} is outside the "
+                f"model's {model.output_shape[-1]} classes."
+            )
+    evaluator = segments.rank_segments(
+        model,
+        args.pattern,
+        scorer=args.scorer,
+        classes=classes,
+        batch_size=args.batch_size,
+        on_error=args.on_error,
+        id_split=args.id_split,
+    )
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        for line in submission_lines(evaluator.ranked()):
+            out.write(line)
     finally:
         if out is not sys.stdout:
             out.close()

@@ -42,6 +42,12 @@ FLAGS = (
     ("seed", int, "seed of the weights and the data order"),
     ("shuffle_buffer", int, "records in the shuffle buffer"),
     ("on_error", str, "raise or skip bad records"),
+    (
+        "init_from",
+        str,
+        "a .keras model to start from (e.g. RUN/best.keras of a video-level "
+        "run, to fine-tune on segments)",
+    ),
 )
 
 
@@ -83,6 +89,12 @@ def add_parser(sub, parents):
         help="split the CPU into N devices (to try --distribute on CPU)",
     )
     p.add_argument(
+        "--segments",
+        action="store_true",
+        help="the 2019 segment task: train on the rated segments of --train "
+        "(label weights), validate by the segment MAP of --validation",
+    )
+    p.add_argument(
         "--no-tensorboard",
         action="store_true",
         help="write no TensorBoard logs",
@@ -109,6 +121,8 @@ def config_from_args(args):
         flags["distribute"] = True
     if args.no_tensorboard:
         flags["tensorboard"] = False
+    if args.segments:
+        flags["segments"] = True
     if args.option:
         flags["model_options"] = parse_options(args.option)
     layers.append(flags)

@@ -37,6 +37,7 @@ from keras_gmsa.data import synthetic  # noqa: E402
 from keras_gmsa.data.conditional import sample_label_subsets  # noqa: E402
 from keras_gmsa.data.conditional import with_given_labels  # noqa: E402
 from keras_gmsa.data.for_model import dataset_for_model  # noqa: E402
+from keras_gmsa.data.for_model import segments_for_model  # noqa: E402
 from keras_gmsa.data.frame import frame_dataset  # noqa: E402
 from keras_gmsa.data.id_split import IdSplit  # noqa: E402
 from keras_gmsa.data.id_split import in_split  # noqa: E402
@@ -61,6 +62,7 @@ __all__ = [
     "RecordFileError",
     "Vocabulary",
     "dataset_for_model",
+    "segments_for_model",
     "hide_gpus_from_tensorflow",
     "dequantize",
     "find_wrong_types",

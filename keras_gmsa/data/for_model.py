@@ -62,3 +62,82 @@ def _conditional_steps(model):
         f"Model {model.name!r} has a {GIVEN_LABELS!r} input but no "
         "ConditionalInference layer."
     )
+
+
+def segments_for_model(model, pattern, weighted=False, **kwargs):
+    """The 5-frame segments of 2019 records, shaped for a frame-level model.
+
+    Each segment (`segment_dataset`) is given to the model as a video of
+    its frames, zero-padded to the model's ``max_frames`` with
+    ``num_frames`` the frames it holds; padding is invisible to every
+    model of the zoo, so this is exactly the model run on the window (the
+    starter's segment inference).
+
+    Args:
+        model: a frame-level model (a ``num_frames`` input).
+        pattern: segment-rated records (``rated_only=True``, the default)
+            or any frame-level records (``rated_only=False``: consecutive
+            windows of every video).
+        weighted: yield ``(features, labels, label_weights)``, the
+            weights 1 for the rated (segment, class) pairs: what `fit`
+            takes with `keras_gmsa.losses.LabelWeightedBinaryCrossentropy`.
+        **kwargs: `segment_dataset`'s (``rated_only``, ``batch_size``,
+            ``shuffle``, ``with_ids``, ``on_error``, ...).
+
+    Returns:
+        A `tf.data.Dataset` of ``(features, labels)``, ``(features, labels,
+        ids)`` with ``with_ids`` (ids ``"<video id>:<start>"``) or
+        ``(features, labels, label_weights)`` with `weighted`.
+    """
+    import tensorflow as tf
+
+    from keras_gmsa.data.segment import segment_dataset
+
+    inputs = model.input if isinstance(model.input, dict) else {}
+    if "num_frames" not in inputs:
+        raise ValueError(
+            f"Model {model.name!r} has no num_frames input: segments are "
+            "scored by frame-level models."
+        )
+    if weighted and kwargs.get("with_ids"):
+        raise ValueError("Pass either weighted=True or with_ids=True.")
+    frames = {
+        k: t for k, t in inputs.items() if k not in ("num_frames", GIVEN_LABELS)
+    }
+    features = {name: int(t.shape[-1]) for name, t in frames.items()}
+    length = int(next(iter(frames.values())).shape[1])
+    kwargs.setdefault("segment_size", 5)
+    if length < kwargs["segment_size"]:
+        raise ValueError(
+            f"Model {model.name!r} reads {length} frames, fewer than a "
+            f"segment's {kwargs['segment_size']}."
+        )
+    dataset = segment_dataset(
+        pattern,
+        features=features,
+        num_classes=int(model.output_shape[-1]),
+        **kwargs,
+    )
+
+    def shape(features, labels, *rest):
+        out = {}
+        for name in frames:
+            x = features[name]
+            pad = length - tf.shape(x)[1]
+            out[name] = tf.pad(x, [[0, 0], [0, pad], [0, 0]])
+            out[name].set_shape([None, length, x.shape[-1]])
+        out["num_frames"] = features["num_frames"]
+        if weighted:
+            return out, labels, features["label_weights"]
+        return (out, labels, *rest)
+
+    read_stats = dataset.read_stats
+    dataset = dataset.map(shape, num_parallel_calls=tf.data.AUTOTUNE)
+    if GIVEN_LABELS in inputs:
+        dataset = with_given_labels(
+            dataset,
+            training=kwargs.get("shuffle", False),
+            max_given=_conditional_steps(model),
+        )
+    dataset.read_stats = read_stats
+    return dataset

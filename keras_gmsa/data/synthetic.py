@@ -201,7 +201,12 @@ class SyntheticYT8M:
         return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
     def _frames(self, rng, length, labels):
+        """Noise plus each label's prototype on a random 30-70% of the
+        frames; returns the frames and ``{class: frames that carry it}``
+        (of the rgb stream: both streams carry a class on the same number
+        of frames, drawn independently)."""
         out = {}
+        presence = {}
         for name, size in self.feature_sizes.items():
             scale = np.sqrt(size)
             x = rng.normal(scale=0.5, size=(length, size))
@@ -210,8 +215,9 @@ class SyntheticYT8M:
                 if not on.any():
                     on[rng.integers(length)] = True
                 x[on] += self.signal * scale * 0.5 * self.prototypes[name][c]
+                presence.setdefault(c, on)
             out[name] = x
-        return out
+        return out, presence
 
     def _place_motifs(self, frames, k, i, j):
         for name, size in self.feature_sizes.items():
@@ -227,6 +233,12 @@ class SyntheticYT8M:
 
     def video(self, rng, index):
         """One video: ``(id, labels, rgb uint8, audio uint8)``."""
+        return self.video_and_presence(rng, index)[:4]
+
+    def video_and_presence(self, rng, index):
+        """`video` and ``{class: bool (frames,)}``: the frames that carry
+        each label's signal (a global class's prototype; a local event's
+        two motif frames)."""
         length = int(rng.integers(self.min_frames, self.max_frames + 1))
         count = max(1, rng.poisson(self.labels_per_video - 1) + 1)
         labels = sorted(
@@ -236,7 +248,7 @@ class SyntheticYT8M:
                 ).tolist()
             )
         )
-        frames = self._frames(rng, length, labels)
+        frames, presence = self._frames(rng, length, labels)
         need = self.distractor_gap + 2
         if (
             self.num_local_classes > 1
@@ -261,22 +273,38 @@ class SyntheticYT8M:
             self._place_motifs(frames, k, i, j)
             self._place_motifs(frames, other, int(a), int(b))
             labels.append(self.num_global_classes + int(k))
+            event = np.zeros(length, bool)
+            event[[i, j]] = True
+            presence[self.num_global_classes + int(k)] = event
         video_id = _video_id(index)
         return (
             video_id,
             labels,
             quantize(frames["rgb"]),
             quantize(frames["audio"]),
+            presence,
         )
 
-    def videos(self, count, seed=0, start_index=0):
+    def videos(self, count, seed=0, start_index=0, presence=False):
+        """`count` videos; with `presence`, each with its
+        ``{class: frames}`` (see `video_and_presence`)."""
         rng = np.random.default_rng([seed, start_index])
         for n in range(count):
-            yield self.video(rng, start_index + n)
+            video = self.video_and_presence(rng, start_index + n)
+            yield video if presence else video[:4]
 
-    def segments(self, rng, labels, length, num_ratings=5):
-        """2019-style ratings: 5-frame segments rated for the video's
-        classes (score 1.0) and for absent classes (score 0.0)."""
+    def segments(self, rng, labels, length, num_ratings=5, presence=None):
+        """2019-style ratings of 5-frame segments (starts 0, 5, 10, ...).
+
+        Each rated segment is rated for one of the video's classes and,
+        when it draws one the video does not have, for an absent class
+        (score 0.0). Without `presence` a video's class is rated 1.0 on
+        every segment. With it (`video_and_presence`), the rating follows
+        the segment's own frames, as a human rater's would: 1.0 when at
+        least 3 of its 5 frames carry the class's prototype (a global
+        class) or when it holds both motif frames of the event (a local
+        class), else 0.0.
+        """
         starts = np.arange(0, max(length - 4, 1), 5)
         starts = starts[starts + 5 <= length]
         if not len(starts):
@@ -286,11 +314,30 @@ class SyntheticYT8M:
             starts, size=min(num_ratings, len(starts)), replace=False
         ):
             c = int(rng.choice(labels))
-            ratings.append((int(s), c, 1.0))
+            ratings.append((int(s), c, self._rating(presence, c, s)))
             absent = int(rng.integers(self.num_classes))
             if absent not in labels:
                 ratings.append((int(s), absent, 0.0))
+        if presence is not None:
+            # A local event is rated where it happens, when one segment
+            # holds both of its frames.
+            for c in labels:
+                frames = np.flatnonzero(presence[c])
+                if c < self.num_global_classes or len(frames) != 2:
+                    continue
+                s = 5 * (int(frames[0]) // 5)
+                fits = int(frames[1]) < s + 5 and s + 5 <= length
+                if fits and (s, c) not in {(r[0], r[1]) for r in ratings}:
+                    ratings.append((s, int(c), 1.0))
         return ratings
+
+    def _rating(self, presence, c, start):
+        if presence is None:
+            return 1.0
+        on = presence[c][start : start + 5]
+        if c >= self.num_global_classes:  # both motif frames of the event
+            return float(on.sum() == presence[c].sum())
+        return float(on.sum() >= 3)
 
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -376,8 +423,10 @@ def write_dataset(
     }
     rng = np.random.default_rng([seed, start_index, 1])
     try:
-        for n, (vid, labels, rgb, audio) in enumerate(
-            generator.videos(num_videos, seed=seed, start_index=start_index)
+        for n, (vid, labels, rgb, audio, presence) in enumerate(
+            generator.videos(
+                num_videos, seed=seed, start_index=start_index, presence=True
+            )
         ):
             shard = n % num_shards
             if "frame" in writers:
@@ -394,7 +443,9 @@ def write_dataset(
                     )
                 )
             if "segment" in writers:
-                ratings = generator.segments(rng, labels, len(rgb))
+                ratings = generator.segments(
+                    rng, labels, len(rgb), presence=presence
+                )
                 writers["segment"][shard].write(
                     frame_example(vid, labels, rgb, audio, ratings)
                 )

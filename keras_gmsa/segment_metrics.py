@@ -1,0 +1,209 @@
+"""The 2019 segment metric (Kaggle "MAP@100,000") and its streaming
+evaluator.
+
+`segment_map` is the metric of the starter's ``segment_eval_inference.py``
+as yt8m-format.md 8.6 defines it:
+
+- the ground truth is the ratings: ``{(segment id, class): score}``, with
+  segment ids ``"<video id>:<start frame>"``; ``D_c`` is the number of
+  ratings of class ``c`` with a score > 0;
+- each submitted class's ranked list (best first) is cut to its first
+  ``top_n`` segments, then every segment not rated for that class is
+  dropped (an unrated pair is neither a hit nor a miss);
+- AP of what is left, in its order, with divisor ``D_c`` (positives the
+  list misses lower it); the mean over the submitted classes that have at
+  least one positive rating.
+
+Choices the definition leaves open (docs/faithfulness.md): a submitted
+class without a positive rating is left out of the mean (the official
+script raises a KeyError on it); a class not submitted is not averaged
+(as in the script); a segment listed twice for one class is an error.
+
+`SegmentEvaluator` builds the ranked lists from batches of segment scores
+keeping only each class's ``top_n`` best segments, so its memory is
+O(classes x top_n) whatever the number of segments; ties in score keep the
+segment that came first (like the official heap, a later segment must
+score strictly higher to displace one at the cut).
+"""
+
+import numpy as np
+
+from keras_gmsa import constants
+
+TOP_N = 100_000
+
+
+def segment_id(video_id, start):
+    """``"<video id>:<start frame>"``, the 2019 task's segment id."""
+    if isinstance(video_id, bytes):
+        video_id = video_id.decode()
+    return f"{video_id}:{int(start)}"
+
+
+def segment_map(ranked, ratings, top_n=TOP_N):
+    """Mean AP over classes of ranked segment lists (2019 "MAP@top_n").
+
+    Args:
+        ranked: ``{class index: [segment id, ...]}``, best first.
+        ratings: ``{(segment id, class index): score}``; a score > 0 is a
+            positive, any other a rated negative.
+        top_n: the ranks of each list that count (100,000 on Kaggle).
+
+    Returns:
+        The metric, a float in [0, 1]; 0.0 when no submitted class has a
+        positive rating.
+    """
+    if top_n is not None and (not isinstance(top_n, int) or top_n < 1):
+        raise ValueError(f"top_n must be a positive int; got {top_n!r}.")
+    positives = {}
+    for (_, c), score in ratings.items():
+        if score > 0:
+            positives[int(c)] = positives.get(int(c), 0) + 1
+    aps = []
+    for c, segments in ranked.items():
+        c = int(c)
+        if not positives.get(c):
+            continue
+        segments = list(segments)
+        if len(set(segments)) != len(segments):
+            seen = set()
+            twice = next(s for s in segments if s in seen or seen.add(s))
+            raise ValueError(
+                f"Segment {twice!r} is ranked twice for class {c}; each "
+                "class lists a segment at most once."
+            )
+        if top_n is not None:
+            segments = segments[:top_n]
+        hits = [ratings[(s, c)] > 0 for s in segments if (s, c) in ratings]
+        found = np.cumsum(hits)
+        ranks = np.arange(1, len(hits) + 1)
+        precision = found / ranks if len(hits) else np.zeros(0)
+        aps.append(
+            float(precision[np.asarray(hits, bool)].sum()) / positives[c]
+        )
+    return float(np.mean(aps)) if aps else 0.0
+
+
+class SegmentEvaluator:
+    """Streams segment scores into per-class top-n rankings.
+
+    Call `update` with batches of segment ids and ``(S, C)`` scores (or
+    `update_from_model`), then `ranked` for the ranked lists (a 2019
+    submission) or `result(ratings)` for `segment_map`.
+
+    Args:
+        num_classes: width of the score matrices.
+        top_n: segments kept per class.
+        classes: the class indices ranked (e.g. the 1000 of
+            ``segment_label_ids.csv``); None: all.
+    """
+
+    def __init__(self, num_classes, top_n=TOP_N, classes=None):
+        if not isinstance(top_n, int) or top_n < 1:
+            raise ValueError(f"top_n must be a positive int; got {top_n!r}.")
+        self.num_classes = int(num_classes)
+        self.top_n = top_n
+        if classes is None:
+            classes = range(self.num_classes)
+        self.classes = sorted({int(c) for c in classes})
+        bad = [c for c in self.classes if not 0 <= c < self.num_classes]
+        if bad:
+            raise ValueError(
+                f"classes {bad[:5]} are outside [0, {self.num_classes})."
+            )
+        self.reset()
+
+    def reset(self):
+        self._seen = 0
+        # Per class: parallel arrays of kept scores, arrival numbers and
+        # segment ids, plus the batches not yet merged into them.
+        self._kept = {
+            c: (
+                np.zeros(0, np.float32),
+                np.zeros(0, np.int64),
+                np.zeros(0, object),
+            )
+            for c in self.classes
+        }
+        self._pending = {c: [] for c in self.classes}
+        self._pending_size = 0
+
+    def update(self, segment_ids, scores):
+        """Adds ``len(segment_ids)`` segments and their ``(S, C)`` scores."""
+        scores = np.asarray(scores, np.float32)
+        ids = np.empty(len(segment_ids), object)
+        ids[:] = [
+            s.decode() if isinstance(s, bytes) else str(s) for s in segment_ids
+        ]
+        if scores.shape != (len(ids), self.num_classes):
+            raise ValueError(
+                f"scores must be ({len(ids)}, {self.num_classes}); got "
+                f"{scores.shape}."
+            )
+        arrival = np.arange(self._seen, self._seen + len(ids), dtype=np.int64)
+        self._seen += len(ids)
+        for c in self.classes:
+            self._pending[c].append((scores[:, c], arrival, ids))
+        self._pending_size += len(ids)
+        if self._pending_size >= self.top_n:
+            self._merge()
+        return self
+
+    def _merge(self):
+        for c in self.classes:
+            if not self._pending[c]:
+                continue
+            parts = [self._kept[c]] + self._pending[c]
+            scores = np.concatenate([p[0] for p in parts])
+            arrival = np.concatenate([p[1] for p in parts])
+            ids = np.concatenate([p[2] for p in parts])
+            # Best first: higher score, then earlier arrival.
+            order = np.lexsort((arrival, -scores))[: self.top_n]
+            self._kept[c] = (scores[order], arrival[order], ids[order])
+            self._pending[c] = []
+        self._pending_size = 0
+
+    def update_from_model(self, model, dataset, steps=None):
+        """Scores the segments of `dataset` with `model` and adds them.
+
+        `dataset` yields ``(features, segment ids)`` or ``(features,
+        anything, segment ids)`` batches, e.g. `keras_gmsa.data`'s segment
+        windows.
+        """
+        import keras
+
+        for step, batch in enumerate(_numpy_batches(dataset)):
+            if steps is not None and step >= steps:
+                break
+            features, ids = batch[0], batch[-1]
+            probs = keras.ops.convert_to_numpy(model.predict_on_batch(features))
+            self.update(ids, probs)
+        return self
+
+    def ranked(self):
+        """``{class: [segment id, ...]}``, each class's best first."""
+        self._merge()
+        return {c: self._kept[c][2].tolist() for c in self.classes}
+
+    def result(self, ratings):
+        """`segment_map` of the rankings against `ratings`."""
+        return segment_map(self.ranked(), ratings, self.top_n)
+
+
+def _numpy_batches(dataset):
+    if hasattr(dataset, "as_numpy_iterator"):
+        return dataset.as_numpy_iterator()
+    return iter(dataset)
+
+
+def submission_lines(ranked):
+    """The 2019 Kaggle CSV, a line at a time: header ``Class,Segments``,
+    then per class its segment ids, best first, space separated."""
+    yield "Class,Segments\n"
+    for c in sorted(ranked):
+        yield f"{c}," + " ".join(ranked[c]) + "\n"
+
+
+# The 2019 task scores 1000 classes of the 3862; its top_n.
+SEGMENT_TOP_N = TOP_N
+SEGMENT_SIZE = constants.SEGMENT_SIZE

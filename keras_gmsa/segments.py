@@ -1,0 +1,207 @@
+"""Scoring the 5-second segments of videos (the 2019 task), two ways.
+
+- ``"windows"`` (the starter's way): the model runs on each 5-frame window
+  alone, as a video of 5 frames (`keras_gmsa.data.segments_for_model`).
+- ``"pooled"``: one pass over the whole video; the encoder's frame outputs
+  are averaged per segment (padding excluded) and the model's head scores
+  each segment's average. With local attention each frame's output is
+  about its neighbourhood, so a segment's average is about the segment
+  and its context. It needs a model whose head reads a masked mean over
+  frames (``temporal_mean``): the GMSA family.
+
+`ratings_of` reads the ground truth of segment-rated records;
+`evaluate_segments` and `rank_segments` stream either scorer into a
+`keras_gmsa.metrics.SegmentEvaluator` (memory O(classes x top_n)).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_gmsa import constants
+from keras_gmsa.segment_metrics import TOP_N
+from keras_gmsa.segment_metrics import SegmentEvaluator
+from keras_gmsa.segment_metrics import segment_id
+
+SCORERS = ("windows", "pooled")
+
+
+@keras.saving.register_keras_serializable(package="keras_gmsa")
+class SegmentMeanPooling(keras.layers.Layer):
+    """Masked mean of frame features per segment of ``segment_size``
+    frames: ``(B, T, D)`` and a ``(B, T)`` frame mask -> ``(B, S, D)``,
+    ``S = ceil(T / segment_size)``; a segment without real frames is 0."""
+
+    def __init__(self, segment_size=constants.SEGMENT_SIZE, **kwargs):
+        super().__init__(**kwargs)
+        self.segment_size = segment_size
+
+    def call(self, frames, frame_mask):
+        t = ops.shape(frames)[1]
+        size = self.segment_size
+        segments = -(-frames.shape[1] // size)
+        pad = segments * size - t
+        frames = ops.pad(frames, [[0, 0], [0, pad], [0, 0]])
+        mask = ops.pad(ops.cast(frame_mask, frames.dtype), [[0, 0], [0, pad]])
+        frames = ops.reshape(frames, (-1, segments, size, frames.shape[-1]))
+        mask = ops.reshape(mask, (-1, segments, size, 1))
+        total = ops.sum(frames * mask, axis=2)
+        count = ops.sum(mask, axis=2)
+        return ops.divide_no_nan(total, count)
+
+    def compute_output_shape(self, frames_shape, frame_mask_shape=None):
+        segments = -(-frames_shape[1] // self.segment_size)
+        return (frames_shape[0], segments, frames_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "segment_size": self.segment_size}
+
+
+def pooled_segment_model(model, segment_size=constants.SEGMENT_SIZE):
+    """A model of the same inputs that scores every segment of a video:
+    ``(B, ceil(T / segment_size), C)`` probabilities, from one pass of the
+    encoder (see the module docstring). Shares `model`'s weights."""
+    try:
+        pooling = model.get_layer("temporal_mean")
+        mask = model.get_layer("frame_mask")
+    except ValueError:
+        raise ValueError(
+            f"Model {model.name!r} has no masked temporal mean "
+            "('temporal_mean' and 'frame_mask' layers) to pool per segment: "
+            "the pooled scorer takes the GMSA models (baseline, shareatt, "
+            "gateatt, gateop). Score it with scorer='windows'."
+        ) from None
+    frames = pooling.input
+    if isinstance(frames, (list, tuple)):
+        frames = frames[0]
+    head = keras.Model(pooling.output, model.output, name=f"{model.name}_head")
+    if len(head.inputs) != 1:
+        raise ValueError(
+            f"The head of {model.name!r} reads more than the pooled frames; "
+            "score it with scorer='windows'."
+        )
+    per_segment = SegmentMeanPooling(segment_size, name="segment_mean")(
+        frames, mask.output
+    )
+    segments = per_segment.shape[1]
+    scores = keras.layers.TimeDistributed(head, name="segment_head")(
+        per_segment
+    )
+    return keras.Model(
+        model.input, scores, name=f"{model.name}_segments_{segments}"
+    )
+
+
+def frame_features(model):
+    """``{name: size}`` of a frame-level model's frame inputs."""
+    inputs = model.input if isinstance(model.input, dict) else {}
+    return {
+        k: int(t.shape[-1])
+        for k, t in inputs.items()
+        if k not in ("num_frames", "given_labels")
+    }
+
+
+def ratings_of(pattern, num_classes, **kwargs):
+    """``{(segment id, class): score}`` of segment-rated records."""
+    from keras_gmsa import data
+
+    dataset = data.segment_dataset(
+        pattern,
+        features=kwargs.pop("features", None),
+        num_classes=num_classes,
+        with_ids=True,
+        batch_size=kwargs.pop("batch_size", 256),
+        **kwargs,
+    )
+    ratings = {}
+    for features, labels, ids in dataset.as_numpy_iterator():
+        weights = features["label_weights"]
+        for row, c in zip(*np.nonzero(weights > 0), strict=True):
+            ratings[(ids[row].decode(), int(c))] = float(labels[row, c])
+    return ratings
+
+
+def rank_segments(
+    model,
+    pattern,
+    scorer="windows",
+    top_n=TOP_N,
+    classes=None,
+    rated_only=False,
+    batch_size=64,
+    **kwargs,
+):
+    """Scores every segment of `pattern` with `model`; returns the
+    `SegmentEvaluator` holding each class's `top_n` best segments.
+
+    Args:
+        scorer: ``"windows"`` or ``"pooled"`` (module docstring).
+        classes: the classes ranked (None: all).
+        rated_only: score only the rated segments (validation records;
+            the windows scorer).
+        **kwargs: reader options (``on_error``, ``id_split``, ...).
+    """
+    from keras_gmsa import data
+
+    if scorer not in SCORERS:
+        raise ValueError(f"scorer must be one of {SCORERS}; got {scorer!r}.")
+    num_classes = int(model.output_shape[-1])
+    evaluator = SegmentEvaluator(num_classes, top_n=top_n, classes=classes)
+    if scorer == "windows":
+        windows = data.segments_for_model(
+            model,
+            pattern,
+            rated_only=rated_only,
+            with_ids=True,
+            batch_size=batch_size,
+            **kwargs,
+        )
+        evaluator.update_from_model(model, windows)
+        evaluator.read_stats = windows.read_stats
+        return evaluator
+    scoring = pooled_segment_model(model)
+    size = constants.SEGMENT_SIZE
+    videos = data.dataset_for_model(
+        model, pattern, batch_size=batch_size, with_ids=True, **kwargs
+    )
+    for features, _, ids in videos.as_numpy_iterator():
+        probs = ops.convert_to_numpy(scoring.predict_on_batch(features))
+        counts = np.asarray(features["num_frames"])
+        segment_ids, rows = [], []
+        for v, (vid, n) in enumerate(zip(ids, counts, strict=True)):
+            for s in range(max(-(-int(n) // size), 1)):
+                segment_ids.append(segment_id(vid, s * size))
+                rows.append(probs[v, s])
+        if rows:
+            evaluator.update(segment_ids, np.stack(rows))
+    evaluator.read_stats = videos.read_stats
+    return evaluator
+
+
+def evaluate_segments(model, pattern, scorer="windows", top_n=TOP_N, **kwargs):
+    """`segment_map` of `model` on segment-rated records, streamed.
+
+    Returns ``{"segment_map": float, "segments": rated segments,
+    "classes": classes with a positive rating}``.
+    """
+    num_classes = int(model.output_shape[-1])
+    reader = {k: kwargs[k] for k in ("on_error", "id_split") if k in kwargs}
+    ratings = ratings_of(
+        pattern, num_classes, features=frame_features(model), **reader
+    )
+    evaluator = rank_segments(
+        model,
+        pattern,
+        scorer=scorer,
+        top_n=top_n,
+        rated_only=scorer == "windows",
+        **kwargs,
+    )
+    positives = {c for (_, c), score in ratings.items() if score > 0}
+    return {
+        "segment_map": evaluator.result(ratings),
+        "segments": len({s for s, _ in ratings}),
+        "classes": len(positives),
+        "scorer": scorer,
+    }

@@ -1,0 +1,130 @@
+"""The 2019 segment metric (yt8m-format.md 8.6) on hand-computed cases and
+its edge cases, and the streaming evaluator against the exact metric."""
+
+import numpy as np
+import pytest
+
+from keras_gmsa import metrics
+from keras_gmsa.segment_metrics import submission_lines
+
+# Class 0: a and c positive, b a rated negative, d unrated.
+# Class 1: e positive, f positive. Class 2: only a rated negative (g).
+RATINGS = {
+    ("v1:0", 0): 1.0,  # a
+    ("v1:5", 0): 0.0,  # b
+    ("v2:10", 0): 1.0,  # c
+    ("v3:0", 1): 1.0,  # e
+    ("v3:5", 1): 1.0,  # f
+    ("v4:0", 2): 0.0,  # g
+}
+
+
+def test_a_hand_computed_case():
+    ranked = {
+        # d (unrated) dropped: b, a, c -> hits at ranks 2 and 3 of D_0 = 2:
+        # (1/2 + 2/3) / 2.
+        0: ["v9:0", "v1:5", "v1:0", "v2:10"],
+        # f at rank 1, e missed: (1/1) / 2.
+        1: ["v3:5"],
+    }
+    expected = ((1 / 2 + 2 / 3) / 2 + 1 / 2) / 2
+    assert metrics.segment_map(ranked, RATINGS) == pytest.approx(expected)
+
+
+def test_unrated_segments_are_neither_hits_nor_misses():
+    base = {0: ["v1:0", "v1:5", "v2:10"], 1: ["v3:0", "v3:5"]}
+    noisy = {
+        0: ["u:0", "v1:0", "u:5", "v1:5", "u:10", "v2:10", "u:15"],
+        1: ["v3:0", "u:0", "v3:5"],
+    }
+    assert metrics.segment_map(noisy, RATINGS) == metrics.segment_map(
+        base, RATINGS
+    )
+    # A segment rated for another class only is unrated for this one.
+    assert metrics.segment_map({1: ["v1:0", "v3:0", "v3:5"]}, RATINGS) == 1.0
+
+
+def test_classes_without_positives_or_not_submitted_are_not_averaged():
+    one = {1: ["v3:0", "v3:5"]}
+    assert metrics.segment_map(one, RATINGS) == 1.0
+    # Class 2 has a rating but no positive; class 7 no rating at all.
+    more = {1: ["v3:0", "v3:5"], 2: ["v4:0"], 7: ["v1:0"]}
+    assert metrics.segment_map(more, RATINGS) == 1.0
+    assert metrics.segment_map({2: ["v4:0"]}, RATINGS) == 0.0
+    assert metrics.segment_map({}, RATINGS) == 0.0
+
+
+def test_the_lists_are_cut_at_top_n_before_unrated_segments_are_dropped():
+    ranked = {1: ["u:0", "v3:0", "v3:5"]}
+    # Ranks 1-2 count: u (unrated, dropped) and e: 1/1 of D_1 = 2.
+    assert metrics.segment_map(ranked, RATINGS, top_n=2) == 0.5
+    assert metrics.segment_map(ranked, RATINGS, top_n=3) == 1.0
+    assert metrics.segment_map(ranked, RATINGS, top_n=1) == 0.0
+
+
+def test_a_segment_twice_in_one_class_is_refused():
+    with pytest.raises(ValueError, match="'v3:0' is ranked twice for class 1"):
+        metrics.segment_map({1: ["v3:0", "v3:5", "v3:0"]}, RATINGS)
+    with pytest.raises(ValueError, match="top_n"):
+        metrics.segment_map({}, RATINGS, top_n=0)
+
+
+def test_ties_keep_the_segment_that_came_first():
+    evaluator = metrics.SegmentEvaluator(2, top_n=2)
+    evaluator.update(["a:0", "b:0"], [[0.5, 0.1], [0.5, 0.2]])
+    # c ties a and b on class 0 and comes later: it does not enter.
+    evaluator.update(["c:0"], [[0.5, 0.9]])
+    ranked = evaluator.ranked()
+    assert ranked[0] == ["a:0", "b:0"]
+    assert ranked[1] == ["c:0", "b:0"]
+
+
+def _exact_ranking(ids, scores, c, top_n):
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i, c], i))
+    return [ids[i] for i in order[:top_n]]
+
+
+def test_the_streaming_evaluator_equals_the_exact_metric(rng):
+    num, classes, top_n = 600, 5, 40
+    ids = [f"v{i // 7}:{5 * (i % 7)}" for i in range(num)]
+    # Scores on a coarse grid: many ties, broken by arrival.
+    scores = np.round(rng.random((num, classes)), 2).astype(np.float32)
+    ratings = {}
+    for i in rng.choice(num, 300, replace=False):
+        ratings[(ids[i], int(rng.integers(classes)))] = float(
+            rng.random() < 0.5
+        )
+    evaluator = metrics.SegmentEvaluator(classes, top_n=top_n)
+    for start in range(0, num, 37):  # uneven batches
+        evaluator.update(ids[start : start + 37], scores[start : start + 37])
+        # Memory: at most top_n kept per class, plus less than top_n
+        # segments waiting to be merged.
+        kept = sum(len(k[0]) for k in evaluator._kept.values())
+        assert kept <= classes * top_n
+        assert evaluator._pending_size < top_n
+    ranked = evaluator.ranked()
+    exact = {c: _exact_ranking(ids, scores, c, top_n) for c in range(classes)}
+    assert ranked == exact
+    assert evaluator.result(ratings) == metrics.segment_map(
+        exact, ratings, top_n=top_n
+    )
+    # Against the whole ranking: the cut at top_n is the metric's own.
+    whole = {c: _exact_ranking(ids, scores, c, num) for c in range(classes)}
+    assert evaluator.result(ratings) == metrics.segment_map(
+        whole, ratings, top_n=top_n
+    )
+
+
+def test_only_the_chosen_classes_are_ranked():
+    evaluator = metrics.SegmentEvaluator(4, top_n=3, classes=[3, 1])
+    evaluator.update(["a:0", "b:0"], np.eye(2, 4))
+    assert sorted(evaluator.ranked()) == [1, 3]
+    with pytest.raises(ValueError, match="outside"):
+        metrics.SegmentEvaluator(4, classes=[4])
+    with pytest.raises(ValueError, match=r"scores must be \(2, 4\)"):
+        evaluator.update(["a:0", "b:0"], np.zeros((2, 3)))
+
+
+def test_the_2019_submission_format():
+    lines = list(submission_lines({7: ["v1:0", "v2:5"], 3: ["v9:295"]}))
+    assert lines == ["Class,Segments\n", "3,v9:295\n", "7,v1:0 v2:5\n"]

@@ -1,0 +1,273 @@
+"""The 2019 segment task end to end: learnable synthetic ratings, the two
+scorers, fine-tuning with label weights, and the command line."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_gmsa import cli
+from keras_gmsa import data
+from keras_gmsa import segments
+from keras_gmsa.data import synthetic
+from tests import helpers
+
+CLASSES = 8
+FRAMES = 20
+SIZES = {"rgb": 16, "audio": 8}
+FEATURES = "rgb:16,audio:8"
+
+
+def _generator():
+    return synthetic.SyntheticYT8M(
+        num_classes=CLASSES,
+        num_local_classes=2,
+        max_frames=FRAMES,
+        min_frames=10,
+        signal=1.0,
+        distractor_gap=8,
+        local_rate=0.5,
+        feature_sizes=SIZES,
+        seed=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    root = tmp_path_factory.mktemp("segments")
+    gen = _generator()
+    synthetic.write_dataset(
+        root, 160, num_shards=2, generator=gen, layouts=("frame", "segment")
+    )
+    synthetic.write_dataset(
+        root,
+        64,
+        num_shards=1,
+        split="validate",
+        generator=gen,
+        layouts=("segment",),
+        seed=1,
+        start_index=160,
+    )
+    return root
+
+
+def test_synthetic_ratings_follow_the_segments_frames():
+    gen = _generator()
+    rng = np.random.default_rng(0)
+    rated = 0
+    for video in gen.videos(40, presence=True):
+        _, labels, rgb, _, presence = video
+        for start, c, score in gen.segments(
+            rng, labels, len(rgb), presence=presence
+        ):
+            rated += 1
+            if c not in labels:
+                assert score == 0.0
+                continue
+            on = presence[c][start : start + 5]
+            if c >= gen.num_global_classes:
+                assert score == float(on.sum() == 2)
+            else:
+                assert score == float(on.sum() >= 3)
+    assert rated > 100
+
+
+def test_the_windows_scorer_is_the_model_on_each_window(records):
+    model = helpers.build_small(
+        "gateop", num_classes=CLASSES, max_frames=FRAMES, compile=False
+    )
+    pattern = str(records / "segment" / "validate*.tfrecord")
+    windows = data.segments_for_model(
+        model, pattern, with_ids=True, batch_size=16
+    )
+    features, _, ids = next(windows.as_numpy_iterator())
+    assert features["rgb"].shape == (16, FRAMES, 16)
+    assert (features["num_frames"] == 5).all()
+    # The same frames read as videos, cut by hand.
+    videos = data.frame_dataset(
+        pattern,
+        batch_size=64,
+        features=SIZES,
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        with_ids=True,
+    )
+    frames, _, video_ids = next(videos.as_numpy_iterator())
+    by_id = {v.decode(): i for i, v in enumerate(video_ids)}
+    vid, start = ids[3].decode().split(":")
+    row, start = by_id[vid], int(start)
+    window = {k: np.zeros_like(frames[k][:1]) for k in ("rgb", "audio")}
+    for k in window:
+        window[k][0, :5] = frames[k][row, start : start + 5]
+    window["num_frames"] = np.array([5], "int32")
+    np.testing.assert_array_equal(window["rgb"][0], features["rgb"][3])
+    np.testing.assert_allclose(
+        helpers.to_numpy(model.predict_on_batch(window))[0],
+        helpers.to_numpy(model.predict_on_batch(features))[3],
+        atol=1e-5,
+    )
+
+
+def test_the_pooled_scorer_averages_the_encoders_frames_per_segment(records):
+    model = helpers.build_small(
+        "gateop", num_classes=CLASSES, max_frames=FRAMES, compile=False
+    )
+    scoring = segments.pooled_segment_model(model)
+    assert scoring.output_shape == (None, FRAMES // 5, CLASSES)
+    features, _ = next(
+        data.dataset_for_model(
+            model, str(records / "frame" / "train*.tfrecord"), batch_size=4
+        ).as_numpy_iterator()
+    )
+    pooled_input = model.get_layer("temporal_mean").input
+    if isinstance(pooled_input, (list, tuple)):
+        pooled_input = pooled_input[0]
+    encoded = helpers.to_numpy(
+        keras.Model(model.input, pooled_input).predict_on_batch(features)
+    )
+    head = keras.Model(model.get_layer("temporal_mean").output, model.output)
+    got = helpers.to_numpy(scoring.predict_on_batch(features))
+    for b in range(4):
+        n = int(features["num_frames"][b])
+        for s in range(-(-n // 5)):
+            real = encoded[b, 5 * s : min(5 * s + 5, n)]
+            want = helpers.to_numpy(head(real.mean(0, keepdims=True)))[0]
+            np.testing.assert_allclose(got[b, s], want, atol=1e-5)
+    with pytest.raises(ValueError, match="scorer='windows'"):
+        segments.pooled_segment_model(
+            helpers.build_small("dbof", num_classes=CLASSES, compile=False)
+        )
+
+
+def _train(records, run_dir, *extra):
+    return cli.main(
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--train",
+            str(records / "segment" / "train*.tfrecord"),
+            "--validation",
+            str(records / "segment" / "validate*.tfrecord"),
+            "--features",
+            FEATURES,
+            "--num-classes",
+            str(CLASSES),
+            "--max-frames",
+            str(FRAMES),
+            "--batch-size",
+            "16",
+            "--steps-per-validation",
+            "8",
+            "--max-validations",
+            "2",
+            "--schedule",
+            "constant",
+            "--no-tensorboard",
+            *extra,
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(records, tmp_path_factory):
+    """A GateOp trained on video labels, then fine-tuned on segments."""
+    root = tmp_path_factory.mktemp("fine_tune")
+    options = ["--model", "gateop", "--mask", "tp", "--W", "2"]
+    options += ["--option", "num_heads=2", "--option", "hidden_dim=12"]
+    options += ["--learning-rate", "0.003"]
+    video = root / "video"
+    code = _train(records, video, *options)
+    assert code == 0
+    segment = root / "segment"
+    code = _train(
+        records,
+        segment,
+        "--segments",
+        "--init-from",
+        str(video / "best.keras"),
+        "--learning-rate",
+        "0.003",
+    )
+    assert code == 0
+    return video, segment
+
+
+def test_fine_tuning_on_segments_starts_from_the_model_and_beats_it(
+    records, fine_tuned
+):
+    video, segment = fine_tuned
+    stored = json.loads((segment / "config.json").read_text())
+    assert stored["segments"] and stored["init_from"].endswith("best.keras")
+    with open(segment / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert "val_segment_map" in rows[0] and "val_gap" not in rows[0]
+    done = json.loads((segment / "done.json").read_text())
+    assert done["best"]["val_segment_map"] == pytest.approx(
+        max(float(r["val_segment_map"]) for r in rows)
+    )
+    tuned = keras.saving.load_model(segment / "final.keras")
+    # The same architecture as the model it started from, trained further.
+    start = keras.saving.load_model(video / "best.keras")
+    assert [w.shape for w in tuned.weights] == [w.shape for w in start.weights]
+    assert type(tuned.loss).__name__ == "LabelWeightedBinaryCrossentropy"
+    pattern = str(records / "segment" / "validate*.tfrecord")
+    untrained = helpers.build_small(
+        "gateop", num_classes=CLASSES, max_frames=FRAMES, compile=False
+    )
+    scores = {
+        name: segments.evaluate_segments(m, pattern)["segment_map"]
+        for name, m in (("untrained", untrained), ("tuned", tuned))
+    }
+    assert scores["tuned"] > scores["untrained"] + 0.05, scores
+    # The logged value is the windows scorer's on the whole validation set.
+    assert float(rows[-1]["val_segment_map"]) == pytest.approx(
+        scores["tuned"], abs=1e-6
+    )
+
+
+def test_evaluate_and_predict_segments(records, fine_tuned, tmp_path, capsys):
+    _, segment = fine_tuned
+    model_path = segment / "final.keras"
+    pattern = str(records / "segment" / "validate*.tfrecord")
+    model = keras.saving.load_model(model_path)
+    for scorer in segments.SCORERS:
+        out = tmp_path / f"{scorer}.json"
+        argv = ["evaluate", str(model_path), pattern, "--segments"]
+        argv += ["--scorer", scorer, "--json", str(out)]
+        capsys.readouterr()
+        assert cli.main(argv) == 0
+        result = json.loads(out.read_text())
+        expected = segments.evaluate_segments(model, pattern, scorer=scorer)
+        assert result["segment_map"] == pytest.approx(expected["segment_map"])
+        assert f"segment_map {result['segment_map']:.6f}" in (
+            capsys.readouterr().out
+        )
+    # The 2019 submission over the classes of a segment_label_ids.csv.
+    classes = tmp_path / "segment_label_ids.csv"
+    classes.write_text("Index\n5\n1\n")
+    sub = tmp_path / "sub.csv"
+    argv = ["predict", str(model_path), pattern, "--segments", "--format"]
+    argv += ["kaggle", "--segment-classes", str(classes), "--output", str(sub)]
+    assert cli.main(argv) == 0
+    lines = sub.read_text().splitlines()
+    assert lines[0] == "Class,Segments"
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "5"]
+    ranked = segments.rank_segments(model, pattern, classes=[1, 5]).ranked()
+    for line in lines[1:]:
+        c, ids = line.split(",")
+        assert ids.split() == ranked[int(c)]
+        assert all(":" in s for s in ids.split())
+    capsys.readouterr()
+    argv = ["predict", str(model_path), pattern, "--segments"]
+    assert cli.main(argv) == 2
+    assert "--format kaggle" in capsys.readouterr().err
+    classes.write_text("Index\n99\n")
+    argv = ["predict", str(model_path), pattern, "--segments", "--format"]
+    argv += ["kaggle", "--segment-classes", str(classes)]
+    assert cli.main(argv) == 2
+    assert "outside the model's 8 classes" in capsys.readouterr().err
