@@ -54,6 +54,7 @@ PREDICT = _here("test_predict_flags")
 TUNE = _here("test_tune_flags_shape_the_search")
 INSPECT = "tests/test_analysis.py::test_inspect_command_writes_the_figures"
 SYNTH = _here("test_synth_flags")
+SEGMENTS = "tests/test_segments.py::"
 
 EFFECTS = {
     "--debug": ["tests/test_cli_errors.py::test_debug_shows_the_traceback"],
@@ -122,7 +123,9 @@ EFFECTS = {
         "test_config_file_flags_mixed_precision_and_stored_config"
     ],
     "train --distribute": [
-        "tests/test_train.py::test_sigkill_then_the_same_command_resumes"
+        "tests/test_train.py::test_sigkill_then_the_same_command_resumes",
+        "tests/test_multihost.py::"
+        "test_two_hosts_train_resume_after_sigkill_and_finish",
     ],
     "train --cpu-devices": [
         "tests/test_train.py::test_sigkill_then_the_same_command_resumes"
@@ -227,6 +230,24 @@ EFFECTS = {
     },
     "verify <pattern>": _here("test_verify_fast_checks_framing_only"),
     "verify --fast": _here("test_verify_fast_checks_framing_only"),
+    # the 2019 segment task
+    "train --segments": [
+        SEGMENTS + "test_fine_tuning_on_segments_starts_"
+        "from_the_model_and_beats_it"
+    ],
+    "train --init-from": TRAIN_KEYS
+    + [
+        SEGMENTS
+        + "test_fine_tuning_on_segments_starts_from_the_model_and_beats_it"
+    ],
+    **{
+        f"{command} {flag}": [SEGMENTS + "test_evaluate_and_predict_segments"]
+        for command in ("evaluate", "predict")
+        for flag in ("--segments", "--scorer=windows", "--scorer=pooled")
+    },
+    "predict --segment-classes": [
+        SEGMENTS + "test_evaluate_and_predict_segments"
+    ],
     "models": [
         "tests/test_cli_errors.py::"
         "test_models_prints_an_aligned_table_without_tensorflow"
@@ -528,6 +549,7 @@ FLAG_VALUES = {
     "seed": ("20", 20),
     "shuffle_buffer": ("21", 21),
     "on_error": ("skip", "skip"),
+    "init_from": ("runs/video/best.keras", "runs/video/best.keras"),
 }
 
 
@@ -819,8 +841,14 @@ def test_tune_flags_shape_the_search(records, tmp_path, capsys):
     # Again: nothing left to do; with --overwrite the search starts over.
     assert cli.main(argv) == 0
     assert "Complete" not in capsys.readouterr().out
-    assert cli.main(argv + ["--overwrite"]) == 0
-    assert "Trial 1 Complete" in capsys.readouterr().out
+    again = list(argv)
+    again[again.index("--max-trials") + 1] = "1"
+    assert cli.main(again + ["--overwrite"]) == 0
+    printed = capsys.readouterr().out
+    assert "Trial 1 Complete" in printed and "Trial 2" not in printed
+    assert (
+        len([p for p in project.iterdir() if p.name.startswith("trial_")]) == 1
+    )
 
 
 def test_tune_hyperband_runs_its_brackets(records, tmp_path, capsys):

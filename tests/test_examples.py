@@ -101,3 +101,25 @@ def test_train_predict_and_tune_examples(tmp_path, run_example):
     )
     assert "| rank | combination | mask | W | L |" in out
     assert (tmp_path / "tune" / "gmsa" / "summary.json").exists()
+
+
+def test_segment_task_example_runs(tmp_path, run_example):
+    out = run_example(
+        "segment_task.py",
+        "--videos",
+        "48",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "segments"),
+    )
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows[1:]] == [
+        "| untrained",
+        "| video labels",
+        "| fine-tuned on segments",
+    ]
+    for row in rows[1:]:
+        scores = [float(v) for v in row.strip("| ").split(" | ")[1:]]
+        assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
+    assert (tmp_path / "segments" / "segment" / "done.json").exists()

@@ -120,8 +120,11 @@ _TORCH_COMPILE = (
 )
 
 
+# mixed_float16: the policy with loss scaling, the one XLA could get wrong
+# (mixed_bfloat16 under jit is the demo's GPU setting, timed in
+# benchmarks/).
 @pytest.mark.parametrize(
-    "policy", [pytest.param(p, marks=_TORCH_COMPILE) for p in POLICIES]
+    "policy", [pytest.param("mixed_float16", marks=_TORCH_COMPILE)]
 )
 def test_jit_compiled_mixed_precision_trains_and_predicts_like_eager(
     rng, policy

@@ -207,9 +207,12 @@ def _check_the_run(records, run_dir, intervals):
     assert not leftovers
 
 
-def test_two_hosts_train_into_one_run_directory(records, tmp_path):
+INTERVALS = 4
+
+
+def test_two_hosts_train_resume_after_sigkill_and_finish(records, tmp_path):
     run_dir = tmp_path / "run"
-    argv = _train_argv(records, run_dir, intervals=3)
+    argv = _train_argv(records, run_dir, intervals=INTERVALS)
     if BACKEND != "jax":
         # TensorFlow (TF_CONFIG) and PyTorch cannot train on several
         # processes in Keras 3.15: every host stops with one line, and
@@ -231,14 +234,37 @@ def test_two_hosts_train_into_one_run_directory(records, tmp_path):
             assert len(lines) == 1 and expected in lines[0], lines
         assert not run_dir.exists()
         return
+    # Both hosts train; every process is killed (SIGKILL) once two
+    # intervals are backed up; the same commands resume the run.
+    meta = run_dir / "backup" / "training_metadata.json"
+    procs = _start(argv, tmp_path)
+    deadline = time.time() + BOUND
+    backed_up = 0
+    while time.time() < deadline and all(p.poll() is None for p in procs):
+        try:
+            backed_up = json.loads(meta.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            backed_up = 0
+        if backed_up >= 2:
+            break
+        time.sleep(0.05)
+    _kill(procs)
+    assert [p.returncode for p in procs] == [-signal.SIGKILL] * 2, (
+        "the run did not back up 2 intervals before it ended or the bound"
+        + _tails(tmp_path)
+    )
+    assert not (run_dir / "done.json").exists()
+    backed_up = json.loads(meta.read_text())["epoch"]
     codes = _wait(_start(argv, tmp_path), tmp_path)
     assert codes == [0, 0], _tails(tmp_path)
     chief = (tmp_path / "host0.log").read_text()
     worker = (tmp_path / "host1.log").read_text()
     assert "Process 0 of 2 (the chief, which writes" in chief
     assert "Process 1 of 2 (a worker of" in worker
-    _check_the_run(records, run_dir, 3)
-    # The same command again, on both hosts: the run is complete.
+    for log in (chief, worker):
+        assert f"after {backed_up} validation intervals" in log
+    _check_the_run(records, run_dir, INTERVALS)
+    # The same commands once more: the run is complete, on both hosts.
     codes = _wait(_start(argv, tmp_path), tmp_path)
     assert codes == [0, 0], _tails(tmp_path)
     for index in (0, 1):
@@ -296,42 +322,6 @@ def test_each_host_reads_its_own_part_of_every_batch(records, tmp_path):
     # shards before its shuffle buffer, as tf.data advises, so the buffer
     # mixes neighbouring epochs. The split never adds a repeat: the hosts'
     # parts are disjoint positions of the one stream.)
-
-
-@pytest.mark.skipif(
-    BACKEND != "jax", reason="several processes train on JAX only (above)"
-)
-def test_kill_every_host_then_the_same_commands_resume(records, tmp_path):
-    run_dir = tmp_path / "run"
-    argv = _train_argv(records, run_dir, intervals=5)
-    meta = run_dir / "backup" / "training_metadata.json"
-    procs = _start(argv, tmp_path)
-    deadline = time.time() + BOUND
-    backed_up = 0
-    while time.time() < deadline and all(p.poll() is None for p in procs):
-        try:
-            backed_up = json.loads(meta.read_text())["epoch"]
-        except (OSError, ValueError, KeyError):
-            backed_up = 0
-        if backed_up >= 2:
-            break
-        time.sleep(0.05)
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-    _kill(procs)
-    assert [p.returncode for p in procs] == [-signal.SIGKILL] * 2, (
-        "the run did not back up 2 intervals before it ended or the bound"
-        + _tails(tmp_path)
-    )
-    assert not (run_dir / "done.json").exists()
-    backed_up = json.loads(meta.read_text())["epoch"]
-    codes = _wait(_start(argv, tmp_path), tmp_path)
-    assert codes == [0, 0], _tails(tmp_path)
-    for index in (0, 1):
-        log = (tmp_path / f"host{index}.log").read_text()
-        assert f"after {backed_up} validation intervals" in log
-    _check_the_run(records, run_dir, 5)
 
 
 _PLAIN_KERAS = """

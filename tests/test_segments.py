@@ -262,6 +262,16 @@ def test_evaluate_and_predict_segments(records, fine_tuned, tmp_path, capsys):
         c, ids = line.split(",")
         assert ids.split() == ranked[int(c)]
         assert all(":" in s for s in ids.split())
+    # The pooled scorer: one pass over each video.
+    argv = ["predict", str(model_path), pattern, "--segments", "--format"]
+    argv += ["kaggle", "--scorer", "pooled", "--output", str(sub)]
+    assert cli.main(argv) == 0
+    pooled = segments.rank_segments(model, pattern, scorer="pooled").ranked()
+    lines = sub.read_text().splitlines()
+    assert len(lines) == 1 + CLASSES
+    for line in lines[1:]:
+        c, ids = line.split(",")
+        assert ids.split() == pooled[int(c)]
     capsys.readouterr()
     argv = ["predict", str(model_path), pattern, "--segments"]
     assert cli.main(argv) == 2
