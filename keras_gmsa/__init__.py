@@ -12,6 +12,7 @@ if _startup.is_command_line(_sys.argv) and "keras" not in _sys.modules:
     _startup.prepare_command_line(_sys.argv)
 
 from keras_gmsa import layers  # noqa: E402
+from keras_gmsa import losses  # noqa: E402,F401  (registers its losses)
 from keras_gmsa import masks  # noqa: E402
 from keras_gmsa.models import build_ensemble  # noqa: E402
 from keras_gmsa.models import build_model  # noqa: E402

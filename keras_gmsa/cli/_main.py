@@ -1,6 +1,7 @@
 """The parser of every command, quiet start-up and one-line errors."""
 
 import argparse
+import os
 import sys
 
 COMMANDS = (
@@ -76,6 +77,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"keras-gmsa {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, and
+        # keep Python from complaining again when it flushes at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except _user_errors() as error:
         if args.debug:
             raise
