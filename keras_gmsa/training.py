@@ -388,27 +388,7 @@ def _datasets(model, config, data_seed, with_ids=False):
     """
     from keras_gmsa import data
 
-    if config["segments"]:
-        train = data.segments_for_model(
-            model,
-            config["train"],
-            weighted=True,
-            batch_size=config["batch_size"],
-            shuffle=True,
-            shuffle_buffer=config["shuffle_buffer"],
-            deterministic=True,
-            seed=data_seed,
-            repeat=True,
-            drop_remainder=True,
-            on_error=config["on_error"],
-            id_split=config["train_id_split"],
-        )
-        # Validated by the segment MAP (callbacks.SegmentMetrics), which
-        # reads the records itself.
-        return train, config["validation"]
-    train = data.dataset_for_model(
-        model,
-        config["train"],
+    shuffled = dict(
         batch_size=config["batch_size"],
         shuffle=True,
         shuffle_buffer=config["shuffle_buffer"],
@@ -418,9 +398,21 @@ def _datasets(model, config, data_seed, with_ids=False):
         repeat=True,
         drop_remainder=True,
         on_error=config["on_error"],
-        sample_given_labels=True,
         id_split=config["train_id_split"],
+    )
+    if config["segments"]:
+        train = data.segments_for_model(
+            model, config["train"], weighted=True, **shuffled
+        )
+        # Validated by the segment MAP (callbacks.SegmentMetrics), which
+        # reads the records itself.
+        return train, config["validation"]
+    train = data.dataset_for_model(
+        model,
+        config["train"],
+        sample_given_labels=True,
         with_ids=with_ids,
+        **shuffled,
     )
     validation = data.dataset_for_model(
         model,

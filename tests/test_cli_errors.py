@@ -220,3 +220,30 @@ def test_no_start_up_log_lines_on_the_tensorflow_backend(shards):
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "True"  # TensorFlow was loaded
     assert out.stderr.strip() == "", out.stderr
+
+
+def test_predict_into_a_closed_pipe_stops_quietly(shards):
+    # `keras-gmsa predict ... | head -1`: the reader goes away after one
+    # line; the command ends with status 0 and no error line.
+    code = (
+        "import sys; sys.argv = ['keras-gmsa'] + sys.argv[1:]; "
+        "from keras_gmsa import cli; sys.exit(cli.main())"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(__file__))
+    argv = [
+        "predict",
+        str(shards / "model.keras"),
+        str(shards / "good.tfrecord"),
+    ]
+    first = subprocess.Popen(
+        [sys.executable, "-c", code, *argv, "--batch-size", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    first.stdout.readline()
+    first.stdout.close()  # the reader goes away
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err.decode()
+    assert "Broken pipe" not in err.decode() and "error" not in err.decode()

@@ -1099,17 +1099,22 @@ def test_verify_fast_checks_framing_only(records, tmp_path, capsys):
 
 
 def test_demo_flags(tmp_path, capsys):
+    # The README's first command, on a small budget: two rows, the order-
+    # aware baseline among them.
     cache, output = tmp_path / "cache", tmp_path / "out"
     argv = ["demo", "--cache-dir", str(cache), "--output-dir", str(output)]
     argv += ["--epochs", "2", "--train-videos", "40", "--test-videos", "24"]
-    argv += ["--seed", "3", "--models", "gateop", "--quiet"]
+    argv += ["--seed", "3", "--models", "baseline", "baseline+sin", "--quiet"]
     capsys.readouterr()
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    # --quiet: the table only; --models: one row.
-    rows = [line for line in printed.splitlines() if line.startswith("| ")]
-    assert printed.strip().splitlines()[0].startswith("| model")
-    assert len(rows) == 2 and rows[1].startswith("| gateop TP2 |")
+    # --quiet: the table only; --models: its rows, in the demo's order.
+    lines = printed.strip().splitlines()
+    assert lines[0].startswith("| model")
+    rows = [line for line in lines if line.startswith("| ")]
+    assert len(rows) == 3
+    assert rows[1].startswith("| baseline |")
+    assert rows[2].startswith("| baseline + sinusoidal positions |")
     # --cache-dir holds the shards of --train-videos/--test-videos/--seed.
     (data_dir,) = os.listdir(cache)
     assert data_dir.endswith("-n40-24-s3")
@@ -1120,10 +1125,21 @@ def test_demo_flags(tmp_path, capsys):
             1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern))
         )
     assert counts == {"train": 40, "test": 24}
-    # --output-dir: the report and the model, trained --epochs epochs.
+    # --output-dir: the report (JSON and Markdown) and the models, trained
+    # --epochs epochs, that load with the positional layer where expected.
     report = json.loads((output / "report.json").read_text())
-    assert [r["row"] for r in report["rows"]] == ["gateop"]
-    model = keras.saving.load_model(report["rows"][0]["saved"])
-    assert str(output) in report["rows"][0]["saved"]
+    assert [r["row"] for r in report["rows"]] == ["baseline", "baseline+sin"]
+    assert report["rows"][1]["options"] == {"positional_encoding": "sinusoidal"}
+    assert "| baseline + sinusoidal positions |" in (
+        (output / "report.md").read_text()
+    )
     steps = 2 * -(-40 // 32)
-    assert int(helpers.to_numpy(model.optimizer.iterations)) == steps
+    for row in report["rows"]:
+        assert str(output) in row["saved"]
+        assert 0 <= row["gap"] <= 1 and 0 <= row["local_gap"] <= 1
+        model = keras.saving.load_model(row["saved"])
+        assert int(helpers.to_numpy(model.optimizer.iterations)) == steps
+        layers = {layer.name for layer in model.layers}
+        assert ("rgb_positional_encoding" in layers) == (
+            row["row"] == "baseline+sin"
+        )

@@ -107,7 +107,7 @@ def test_segment_task_example_runs(tmp_path, run_example):
     out = run_example(
         "segment_task.py",
         "--videos",
-        "48",
+        "24",
         "--epochs",
         "1",
         "--out",

@@ -166,7 +166,7 @@ def _train_argv(records, run_dir, intervals):
         "--learning-rate",
         "0.003",
         "--steps-per-validation",
-        "3",
+        "2",
         "--max-validations",
         str(intervals),
         "--schedule",
@@ -207,7 +207,7 @@ def _check_the_run(records, run_dir, intervals):
     assert not leftovers
 
 
-INTERVALS = 4
+INTERVALS = 3
 
 
 def test_two_hosts_train_resume_after_sigkill_and_finish(records, tmp_path):

@@ -281,3 +281,28 @@ def test_evaluate_and_predict_segments(records, fine_tuned, tmp_path, capsys):
     argv += ["kaggle", "--segment-classes", str(classes)]
     assert cli.main(argv) == 2
     assert "outside the model's 8 classes" in capsys.readouterr().err
+
+
+def test_a_fine_tuned_model_loads_in_a_fresh_process(fine_tuned):
+    # Its loss is keras_gmsa's: importing keras_gmsa registers it.
+    import os
+    import subprocess
+    import sys
+
+    _, segment = fine_tuned
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import sys, keras, keras_gmsa; "
+        "m = keras.saving.load_model(sys.argv[1]); print(type(m.loss).__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(segment / "final.keras")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == (
+        "LabelWeightedBinaryCrossentropy"
+    )
