@@ -17,7 +17,7 @@ from keras_gmsa.data import synthetic
 from tests import helpers
 
 # The bar: held-out BCE at most this fraction of the constant predictor's.
-# Every model reaches 0.37-0.76 here on all backends; a model that ignores
+# Every model reaches 0.33-0.74 here on all backends; a model that ignores
 # its frames stays at 1.0 or above.
 BAR = 0.85
 STEPS = 40
@@ -79,6 +79,7 @@ def test_every_model_beats_the_best_constant_predictor(name, records):
         batch_size=32,
         shuffle=True,
         seed=0,
+        deterministic=True,  # the same batches on every run
         repeat=True,
         sample_given_labels=True,
     )
@@ -95,4 +96,4 @@ def test_every_model_beats_the_best_constant_predictor(name, records):
     assert len(labels) == 256
     constant = bce(np.broadcast_to(labels.mean(0), labels.shape), labels)
     learned = bce(probs, labels)
-    assert learned < BAR * constant, (learned, constant)
+    assert learned < BAR * constant, (learned / constant, learned, constant)
