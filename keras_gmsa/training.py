@@ -498,6 +498,12 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     from keras_gmsa import callbacks as callbacks_lib
 
     config = resolve_config(config)
+    if config["segments"]:
+        # Before anything is written: frame-level records have no ratings.
+        from keras_gmsa.data.records import check_segment_rated
+
+        check_segment_rated(config["train"])
+        check_segment_rated(config["validation"])
     if multi_host() and not config["distribute"]:
         # TF_CONFIG or KERAS_DISTRIBUTION_* join this process to others:
         # training alone into a shared run directory is never meant.

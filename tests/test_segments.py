@@ -306,3 +306,34 @@ def test_a_fine_tuned_model_loads_in_a_fresh_process(fine_tuned):
     assert out.stdout.strip().splitlines()[-1] == (
         "LabelWeightedBinaryCrossentropy"
     )
+
+
+def test_segments_on_frame_level_records_is_one_line(records, tmp_path, capsys):
+    # Frame-level records have no ratings: training on them would read
+    # nothing forever (it crashed the process); the command says so.
+    capsys.readouterr()
+    run_dir = tmp_path / "run"
+    code = cli.main(
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--segments",
+            "--model",
+            "frame_logistic",
+            "--train",
+            str(records / "frame" / "train*.tfrecord"),
+            "--validation",
+            str(records / "segment" / "validate*.tfrecord"),
+            "--features",
+            FEATURES,
+            "--num-classes",
+            str(CLASSES),
+            "--max-frames",
+            str(FRAMES),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "train0000.tfrecord: record 0 has no segment_start_times" in err[0]
+    assert not run_dir.exists()

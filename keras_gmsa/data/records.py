@@ -395,3 +395,27 @@ def record_stream(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=deterministic,
     )
+
+
+def check_segment_rated(pattern):
+    """Raises unless the first record of `pattern` is segment-rated.
+
+    The 2019 segment-rated records carry ``segment_start_times`` (and the
+    labels and scores of their rated segments); frame-level records of the
+    2018 release do not, and training on their (absent) ratings would
+    read nothing forever.
+    """
+    for path in resolve_files(pattern):
+        size = tf.io.gfile.GFile(path, "rb").size()
+        payload = _first_record(path, size)
+        if payload is None:
+            continue
+        example = tf.train.SequenceExample.FromString(payload)
+        if "segment_start_times" not in example.context.feature:
+            raise RecordFileError(
+                f"{path}: record 0 has no segment_start_times: --segments "
+                "trains on 2019 segment-rated records (the validate "
+                "records of partition 3/, or `keras-gmsa synth --layouts "
+                "segment`), not on frame-level records."
+            )
+        return
