@@ -498,6 +498,11 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     from keras_gmsa import callbacks as callbacks_lib
 
     config = resolve_config(config)
+    init_from = config["init_from"]
+    if init_from and "://" not in init_from and not os.path.exists(init_from):
+        # Before anything is written, so the corrected command is the same
+        # run.
+        raise ValueError(f"init_from {init_from}: no such file.")
     if config["segments"]:
         # Before anything is written: frame-level records have no ratings.
         from keras_gmsa.data.records import check_segment_rated

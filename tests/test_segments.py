@@ -142,14 +142,14 @@ def test_the_pooled_scorer_averages_the_encoders_frames_per_segment(records):
         )
 
 
-def _train(records, run_dir, *extra):
+def _train(records, run_dir, *extra, train="segment"):
     return cli.main(
         [
             "train",
             "--run-dir",
             str(run_dir),
             "--train",
-            str(records / "segment" / "train*.tfrecord"),
+            str(records / train / "train*.tfrecord"),
             "--validation",
             str(records / "segment" / "validate*.tfrecord"),
             "--features",
@@ -313,27 +313,22 @@ def test_segments_on_frame_level_records_is_one_line(records, tmp_path, capsys):
     # nothing forever (it crashed the process); the command says so.
     capsys.readouterr()
     run_dir = tmp_path / "run"
-    code = cli.main(
-        [
-            "train",
-            "--run-dir",
-            str(run_dir),
-            "--segments",
-            "--model",
-            "frame_logistic",
-            "--train",
-            str(records / "frame" / "train*.tfrecord"),
-            "--validation",
-            str(records / "segment" / "validate*.tfrecord"),
-            "--features",
-            FEATURES,
-            "--num-classes",
-            str(CLASSES),
-            "--max-frames",
-            str(FRAMES),
-        ]
+    code = _train(
+        records,
+        run_dir,
+        "--segments",
+        "--model",
+        "frame_logistic",
+        train="frame",
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert "train0000.tfrecord: record 0 has no segment_start_times" in err[0]
+    assert not run_dir.exists()
+    # A missing --init-from: one line, and nothing written either.
+    code = _train(records, run_dir, "--segments", "--init-from", "no.keras")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "keras-gmsa train: error: init_from no.keras: no such file."
+    ], err
     assert not run_dir.exists()
