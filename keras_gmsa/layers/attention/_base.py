@@ -29,7 +29,12 @@ One method, `_choose_path`, names the computation a call takes:
 
 ``"keras"``   no structure at all (every head global, no window, no causal
               mask) and no maps asked for: MHA's own `_compute_attention`
-              (fused dot-product attention where the backend has it).
+              (fused dot-product attention), where that is the faster
+              (`fused_attention_is_faster`) or the call is not
+              self-attention with key padding; otherwise ``"fast"``.
+``"fused"``   `LocalMaskedMHA` with local heads, where fused attention is
+              the faster: `ops.dot_product_attention` with the additive
+              per-head mask of the fast path.
 ``"banded"``  `LocalMaskedMHA(implementation="banded")`: local heads from
               the keys their mask can allow only, linear in T.
 ``"lean"``    GateAtt / GateOp in training: written-out gradients
@@ -51,7 +56,7 @@ from keras_gmsa.layers._softmax import masked_softmax
 from keras_gmsa.layers.attention._structure import AttentionMasks
 from keras_gmsa.layers.attention._structure import structure
 
-PATHS = ("keras", "banded", "lean", "fast", "dense")
+PATHS = ("keras", "fused", "banded", "lean", "fast", "dense")
 
 
 def _over_heads(mask):
@@ -63,6 +68,26 @@ def _over_heads(mask):
     while len(mask.shape) < 3:
         mask = ops.expand_dims(mask, 0)
     return ops.expand_dims(mask, 1)
+
+
+def fused_attention_is_faster():
+    """Whether Keras' `ops.dot_product_attention` beats this package's
+    einsum, softmax, einsum on the current backend and device.
+
+    PyTorch's `scaled_dot_product_attention` is one fused kernel on CPU and
+    GPU (it takes an additive per-head mask); so is JAX's on GPU (cuDNN).
+    On CPU, JAX's and TensorFlow's versions are the same three steps
+    composed, and the package's own (one additive float32 mask, no second
+    pass) measured faster in `benchmarks/models.py` (docs/performance.md).
+    """
+    backend = keras.config.backend()
+    if backend == "torch":
+        return True
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    return False
 
 
 def parse_specs(specs, num_heads):
@@ -86,6 +111,12 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
     # gated layers compute a global and a local map for every head).
     _every_head_local = False
 
+    # "auto": take Keras' fused dot-product attention where it is the
+    # faster (`fused_attention_is_faster`) and the call allows it; True:
+    # wherever the call allows it; False: never, the package's own maps
+    # (for comparisons, profiles and the tests of every path).
+    fused_attention = "auto"
+
     def __init__(
         self,
         num_heads,
@@ -94,6 +125,8 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
         flash_attention=None,
         **kwargs,
     ):
+        # `flash_attention=False` asks for no fused kernel at all.
+        self._fused_refused = flash_attention is False
         specs = None if local_specs is None else tuple(local_specs)
         local = self._every_head_local or (
             specs is not None and any(not s.is_global for s in specs)
@@ -366,7 +399,8 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
 
         Returns:
             ``(contexts, scores)``: contexts ``(B, T, H, dv)`` (GateOp:
-            ``(B, T, 2H, dv)``, the global then the local contexts) and the
+            the global then the local contexts, a pair or one ``(2, B, T,
+            H, dv)`` tensor) and the
             maps in the compute dtype, or None.
         """
         maps = return_attention_scores
@@ -400,19 +434,53 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
             and not self._has_local
             and masks.structure is None
             and (masks.pad is None or masks.key_padding)
+            and (fused_attention_is_faster() or not masks.key_padding)
         ):
             return "keras"
         if masks.key_padding and not maps:
             special = self._special_path(query, masks, training)
             if special is not None:
                 return special
-        if masks.key_padding and isinstance(masks.local, np.ndarray):
+        if masks.key_padding and (
+            masks.local is None or isinstance(masks.local, np.ndarray)
+        ):
             return "fast"
         return "dense"
 
+    def _fused_allowed(self, masks, training):
+        """Whether this call may take ``"fused"``: self-attention with key
+        padding, no attention dropout, static structure, a fused kernel
+        that is the faster here, and a compute dtype that holds the -1e9
+        of the additive mask (float16 turns it into -inf: NaN rows)."""
+        if self.fused_attention is False or self._fused_refused:
+            return False
+        return (
+            masks.key_padding
+            and not (training and self._dropout > 0.0)
+            and self.compute_dtype != "float16"
+            and all(
+                m is None or isinstance(m, np.ndarray)
+                for m in (masks.structure, masks.local)
+            )
+            and (self.fused_attention is True or fused_attention_is_faster())
+        )
+
+    def _fused(self, query, key, value, masks, which):
+        """``softmax(Q K^T / sqrt(d) + bias) V`` of the ``"global"`` or
+        ``"local"`` maps, by `ops.dot_product_attention`: ``(B, T, H,
+        dv)``."""
+        return ops.dot_product_attention(
+            query,
+            key,
+            value,
+            bias=masks.bias(which),
+            scale=self._inverse_sqrt_key_dim,
+            flash_attention=False,
+        )
+
     def _special_path(self, query, masks, training):
         """A subclass's own path for a self-attention call without maps
-        (``"banded"`` or ``"lean"``), or None."""
+        (``"fused"``, ``"banded"`` or ``"lean"``), or None."""
         return None
 
     def _attend(self, path, query, key, value, masks, training, maps):

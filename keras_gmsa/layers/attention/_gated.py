@@ -41,7 +41,13 @@ class GatedAttention(GMSAAttention):
     def _lean_allowed(self):
         return True
 
+    # Whether the layer's output needs the two contexts only (GateOp), so
+    # that each can come from a fused attention kernel.
+    _contexts_only = False
+
     def _special_path(self, query, masks, training):
+        if self._contexts_only and self._fused_allowed(masks, training):
+            return "fused"
         if (
             self.lean_backward
             and self._lean_allowed()

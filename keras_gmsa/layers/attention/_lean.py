@@ -14,6 +14,7 @@ padded ones); ``local_bias`` a NumPy float32 ``(H, T, S)`` constant (0
 inside the local neighbourhoods, -1e9 outside).
 """
 
+import keras
 from keras import ops
 
 # Einsum equations on (B, H, T, S) maps, (B, S, H, dv) values and
@@ -34,8 +35,26 @@ def head_slices(heads):
 
 
 def softmax_grad(probs, d_probs):
-    """Gradient of the logits of ``probs = softmax(logits)``."""
+    """Gradient of the logits of ``probs = softmax(logits)`` (last axis).
+
+    On PyTorch, eager, this is PyTorch's own softmax-backward kernel (one
+    pass where the composed form takes four; XLA fuses the composed form
+    on the other backends).
+    """
+    if keras.config.backend() == "torch":
+        import torch
+
+        return torch._softmax_backward_data(d_probs, probs, -1, probs.dtype)
     return probs * (d_probs - ops.sum(d_probs * probs, axis=-1, keepdims=True))
+
+
+def mix(low, high, weight):
+    """``low + weight (high - low)`` elementwise (PyTorch: one `lerp`)."""
+    if keras.config.backend() == "torch":
+        import torch
+
+        return torch.lerp(low, high, weight)
+    return low + weight * (high - low)
 
 
 def slice_maps(local_bias):
@@ -98,7 +117,7 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
                 gate_logits(global_maps, global_kernel)
                 - gate_logits(local_maps, local_kernel)
             )
-            combined = local_maps + gate * (global_maps - local_maps)
+            combined = mix(local_maps, global_maps, gate)
             contexts.append(
                 ops.einsum(
                     COMBINE,
@@ -121,16 +140,21 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
                 up = upstream[:, :, h0:h1]
                 val = value[:, :, h0:h1]
                 diff = global_maps - local_maps
-                combined = local_maps + gate * diff
+                combined = mix(local_maps, global_maps, gate)
                 d_value.append(
                     ops.einsum(VALUE_GRAD, ops.cast(combined, val.dtype), up)
                 )
                 d_maps = ops.cast(ops.einsum(MAPS_GRAD, up, val), "float32")
-                d_logits = d_maps * diff * gate * (1.0 - gate)
-                d_global = d_maps * gate + ops.einsum(
+                # dA R^g, and dA R^g (1 - R^g) (A^g - A^l): the gradient of
+                # the gate logits (fewer passes over the maps than the
+                # textbook form).
+                through_gate = d_maps * gate
+                past_gate = d_maps - through_gate
+                d_logits = past_gate * gate * diff
+                d_global = through_gate + ops.einsum(
                     "bhtu,su->bhts", d_logits, global_kernel
                 )
-                d_local = d_maps * (1.0 - gate) - ops.einsum(
+                d_local = past_gate - ops.einsum(
                     "bhtu,su->bhts", d_logits, local_kernel
                 )
                 d_global_kernel = d_global_kernel + ops.einsum(
@@ -178,9 +202,10 @@ def global_and_local_contexts(scores, key_bias, local_bias, value):
         value: ``(B, S, H, dv)``.
 
     Returns:
-        ``(B, T, 2H, dv)``: the global contexts of the H heads, then the
-        local ones (one tensor, so that every backend's custom gradient
-        sees a single output).
+        ``(2, B, T, H, dv)``: the global contexts, then the local ones (one
+        tensor, so that every backend's custom gradient sees a single
+        output; stacked on a leading axis, so that each half is contiguous
+        and its projection's weight gradient is a plain matrix product).
     """
     heads = scores.shape[1]
     slices = head_slices(heads)
@@ -197,7 +222,12 @@ def global_and_local_contexts(scores, key_bias, local_bias, value):
                 contexts[name].append(
                     ops.einsum(COMBINE, ops.cast(probs, val.dtype), val)
                 )
-        output = ops.concatenate(contexts["global"] + contexts["local"], 2)
+        output = ops.stack(
+            [
+                ops.concatenate(contexts["global"], axis=2),
+                ops.concatenate(contexts["local"], axis=2),
+            ]
+        )
 
         def grad(*args, upstream=None):
             # TensorFlow and JAX pass the upstream gradient positionally,
@@ -210,10 +240,7 @@ def global_and_local_contexts(scores, key_bias, local_bias, value):
                 d_logits = None
                 for probs, up in zip(
                     maps(scores, key_bias, h0, h1),
-                    (
-                        upstream[:, :, h0:h1],
-                        upstream[:, :, heads + h0 : heads + h1],
-                    ),
+                    (upstream[0, :, :, h0:h1], upstream[1, :, :, h0:h1]),
                     strict=True,
                 ):
                     part = ops.einsum(

@@ -103,7 +103,16 @@ class GatedContextMHA(GatedAttention):
         self._global_gate.build(context_shape)
         self._local_gate.build(context_shape)
 
+    _contexts_only = True
+
     def _attend(self, path, query, key, value, masks, training, maps):
+        if path == "fused":
+            # Two fused kernels: Q K^T is computed twice, no T x T map is
+            # kept (where fused attention is the faster, see `_base`).
+            return (
+                self._fused(query, key, value, masks, "global"),
+                self._fused(query, key, value, masks, "local"),
+            ), None
         scores = self._scores(query, key)
         if path == "lean":
             both = _lean.global_and_local_contexts(
@@ -115,23 +124,19 @@ class GatedContextMHA(GatedAttention):
             return both, None
         global_maps = self._maps(scores, masks, "global", path)
         local_maps = self._maps(scores, masks, "local", path)
-        both = ops.concatenate(
+        both = ops.stack(
             [
                 self._context(global_maps, value, training),
                 self._context(local_maps, value, training),
-            ],
-            axis=2,
+            ]
         )
         if maps == "all":
             return both, {"global": global_maps, "local": local_maps}
         return both, global_maps if maps else None
 
     def _project_output(self, context, gate):
-        heads = self.num_heads
-        global_context, local_context = (
-            context[:, :, :heads],
-            context[:, :, heads:],
-        )
+        # A pair, or (2, B, T, H, dv) from one kernel (see `_lean`).
+        global_context, local_context = context[0], context[1]
         if gate is not None:
             global_context = ops.multiply(global_context, gate)
             local_context = ops.multiply(local_context, gate)

@@ -119,11 +119,15 @@ class LocalMaskedMHA(GMSAAttention):
             and masks.structure is None  # no causal mask, no window
         ):
             return "banded"
+        if self._has_local and self._fused_allowed(masks, training):
+            return "fused"
         return None
 
     def _attend(self, path, query, key, value, masks, training, maps):
         if path == "banded":
             return self._banded(query, key, value, masks, training), None
+        if path == "fused":
+            return self._fused(query, key, value, masks, "local"), None
         probs = self._maps(self._scores(query, key), masks, "local", path)
         context = self._context(probs, value, training)
         return context, probs if maps else None
