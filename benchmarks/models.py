@@ -77,16 +77,27 @@ MODELS = {
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def _build(key, frames, jit_compile="auto"):
+def _build(key, frames, jit_compile="auto", policy="float32"):
+    import keras
+
     import keras_gmsa
 
     name, options = MODELS[key]
     if name is None:
         from reference import build_reference
 
-        return build_reference(max_frames=frames, jit_compile=jit_compile)
+        # Plain Keras: the global policy (the Keras way to mix precision).
+        keras.config.set_dtype_policy(policy)
+        try:
+            return build_reference(max_frames=frames, jit_compile=jit_compile)
+        finally:
+            keras.config.set_dtype_policy("float32")
     return keras_gmsa.build_model(
-        name, max_frames=frames, jit_compile=jit_compile, **options
+        name,
+        max_frames=frames,
+        jit_compile=jit_compile,
+        dtype_policy=policy,
+        **options,
     )
 
 
@@ -126,7 +137,28 @@ def _predict_step(model, features):
     return time.perf_counter() - start
 
 
-def _child_time(key, batch, frames, steps, warmup, pair, jit_compile):
+def _device_peak_mb():
+    """Peak memory of the accelerator (MB) so far, or None on a CPU."""
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+    elif backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "cpu":
+            stats = device.memory_stats() or {}
+            if "peak_bytes_in_use" in stats:
+                return stats["peak_bytes_in_use"] / 2**20
+    return None
+
+
+def _child_time(
+    key, batch, frames, steps, warmup, pair, jit_compile, policy="float32"
+):
     """Times `key` (and, with `pair`, the reference interleaved with it).
 
     The model is built and warmed up alone first, so the peak resident
@@ -135,16 +167,17 @@ def _child_time(key, batch, frames, steps, warmup, pair, jit_compile):
     alternate (model, reference, model, reference, ...), so both medians
     see the same machine load; ratios against the reference use these.
     """
-    model = _build(key, frames, jit_compile)
+    model = _build(key, frames, jit_compile, policy)
     features, labels = _batch(model, batch, frames)
     for _ in range(warmup):
         _train_step(model, features, labels)
         _predict_step(model, features)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    device_peak_mb = _device_peak_mb()
     timed = {"model": model}
     data = {"model": (features, labels)}
     if pair and key != "reference":
-        ref = _build("reference", frames, jit_compile)
+        ref = _build("reference", frames, jit_compile, policy)
         data["reference"] = _batch(ref, batch, frames)
         for _ in range(warmup):
             _train_step(ref, *data["reference"])
@@ -167,6 +200,8 @@ def _child_time(key, batch, frames, steps, warmup, pair, jit_compile):
         weights_mb=model.count_params() * 4 / 2**20,
         parameters=model.count_params(),
         peak_rss_mb=peak_rss_mb,
+        device_peak_mb=device_peak_mb,
+        policy=policy,
         jit_compile=str(model.jit_compile),
         matmul_peak_gflops=matmul_peak(),
     )
@@ -242,8 +277,17 @@ def matmul_peak(size=2048, repeats=5):
     elif backend == "torch":
         import torch
 
-        t = torch.from_numpy(a)
-        runs.append(lambda: torch.matmul(t, t))
+        if torch.cuda.is_available():
+            t = torch.from_numpy(a).cuda()
+
+            def run():
+                torch.matmul(t, t)
+                torch.cuda.synchronize()
+
+            runs.append(run)
+        else:
+            t = torch.from_numpy(a)
+            runs.append(lambda: torch.matmul(t, t))
     return max(2 * size**3 / median_seconds(run, repeats) / 1e9 for run in runs)
 
 
@@ -253,17 +297,23 @@ def _fmt(value, spec):
 
 def _table(rows):
     lines = [
-        "| model | backend | jit | batch | train videos/s | predict videos/s "
+        "| model | backend | jit | policy | batch | train videos/s "
+        "| predict videos/s "
         "| train GFLOP/video | % of matmul peak | step time vs reference "
         "| arithmetic vs reference | FLOP rate vs reference "
         "| step time vs baseline | slowdown vs fastest backend "
-        "| peak RSS MB | RSS vs baseline | weights MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS MB | RSS vs baseline | device peak MB "
+        "| device peak vs baseline | weights MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "---|---|",
     ]
     for r in rows:
-        head = f"| {r['model']} | {r['backend']} | {r['jit']} | {r['batch']} "
+        head = (
+            f"| {r['model']} | {r['backend']} | {r['jit']} "
+            f"| {r.get('policy', 'float32')} | {r['batch']} "
+        )
         if "error" in r:
-            lines.append(head + f"| error: {r['error']} |" + " |" * 11)
+            lines.append(head + f"| error: {r['error']} |" + " |" * 13)
             continue
         g = r.get
         pct = g("fraction_of_peak")
@@ -278,6 +328,8 @@ def _table(rows):
             f"| {_fmt(g('step_time_vs_baseline'), '.3f')} "
             f"| {_fmt(g('slowdown_vs_fastest_backend'), '.2f')} "
             f"| {r['peak_rss_mb']:.0f} | {_fmt(g('rss_vs_baseline'), '.2f')} "
+            f"| {_fmt(g('device_peak_mb'), '.0f')} "
+            f"| {_fmt(g('device_peak_vs_baseline'), '.2f')} "
             f"| {r['weights_mb']:.1f} |"
         )
     return "\n".join(lines)
@@ -291,8 +343,8 @@ def _same(rows, row, model):
             for r in rows
             if "error" not in r
             and r["model"] == model
-            and (r["backend"], r["batch"], r["jit"])
-            == (row["backend"], row["batch"], row["jit"])
+            and (r["backend"], r["batch"], r["jit"], r.get("policy"))
+            == (row["backend"], row["batch"], row["jit"], row.get("policy"))
         ),
         None,
     )
@@ -331,6 +383,7 @@ def _derive(rows, flops):
             if "error" not in r
             and r["model"] == row["model"]
             and r["batch"] == row["batch"]
+            and r.get("policy") == row.get("policy")
         ]
         row["slowdown_vs_fastest_backend"] = (
             max(r["train_videos_s"] for r in same) / row["train_videos_s"]
@@ -338,6 +391,10 @@ def _derive(rows, flops):
         base = _same(rows, row, "baseline")
         if base:
             row["rss_vs_baseline"] = row["peak_rss_mb"] / base["peak_rss_mb"]
+            if row.get("device_peak_mb") and base.get("device_peak_mb"):
+                row["device_peak_vs_baseline"] = (
+                    row["device_peak_mb"] / base["device_peak_mb"]
+                )
             if "step_time_vs_reference" in row and (
                 "step_time_vs_reference" in base
             ):
@@ -450,6 +507,12 @@ def main(argv=None):
         action="store_true",
         help="do not time the reference interleaved in each model's process",
     )
+    parser.add_argument(
+        "--dtype-policies",
+        nargs="+",
+        default=["float32"],
+        help="Keras dtype policies to measure (float32, mixed_bfloat16...)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=RESULTS)
     parser.add_argument("--name", default="models", help="output file stem")
@@ -460,7 +523,7 @@ def main(argv=None):
         if kind == "flops":
             result = _child_flops(key, args.frames)
         else:
-            batch, pair, jit = rest
+            batch, pair, jit, policy = rest
             result = _child_time(
                 key,
                 int(batch),
@@ -469,6 +532,7 @@ def main(argv=None):
                 args.warmup,
                 pair == "1",
                 _flag(jit),
+                policy,
             )
         print(json.dumps(result))
         return
@@ -484,29 +548,37 @@ def main(argv=None):
     rows = []
     # The backends of one model run one after another: the spread across
     # backends then spans minutes, not the whole run.
-    for jit in args.jit_compile:
-        for batch in args.batch_sizes:
-            for key in args.models:
-                for backend in args.backends:
-                    timing = _spawn(
-                        backend,
-                        [
-                            "time",
-                            key,
-                            str(batch),
-                            "0" if args.no_pair else "1",
-                            jit,
-                            *common,
-                            "--steps",
-                            str(args.steps),
-                            "--warmup",
-                            str(args.warmup),
-                        ],
-                    )
-                    row = dict(model=key, backend=backend, jit=jit, batch=batch)
-                    row.update(timing)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+    runs = [
+        (jit, policy, batch, key, backend)
+        for jit in args.jit_compile
+        for policy in args.dtype_policies
+        for batch in args.batch_sizes
+        for key in args.models
+        for backend in args.backends
+    ]
+    for jit, policy, batch, key, backend in runs:
+        timing = _spawn(
+            backend,
+            [
+                "time",
+                key,
+                str(batch),
+                "0" if args.no_pair else "1",
+                jit,
+                policy,
+                *common,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+            ],
+        )
+        row = dict(
+            model=key, backend=backend, jit=jit, batch=batch, policy=policy
+        )
+        row.update(timing)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     _derive(rows, flops)
     table = _table(rows)
     targets = _targets(rows)
