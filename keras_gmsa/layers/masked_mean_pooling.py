@@ -37,9 +37,10 @@ class MaskedMeanPooling(keras.layers.Layer):
         if frame_mask is None:
             mean = ops.mean(values, axis=1)
         else:
-            weights = ops.cast(frame_mask, "float32")[:, :, None]
-            total = ops.sum(ops.multiply(values, weights), axis=1)
-            count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+            weights = ops.cast(frame_mask, "float32")
+            # One contraction over the frames (no (B, T, D) product).
+            total = ops.einsum("btd,bt->bd", values, weights)
+            count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
             mean = ops.divide(total, count)
         return ops.cast(mean, self.compute_dtype)
 
