@@ -206,9 +206,7 @@ def _child_time(
         matmul_peak_gflops=matmul_peak(),
     )
     if "reference" in timed:
-        result["reference_train_step_s"] = statistics.median(
-            train["reference"]
-        )
+        result["reference_train_step_s"] = statistics.median(train["reference"])
         result["reference_predict_step_s"] = statistics.median(
             predict["reference"]
         )

@@ -52,7 +52,10 @@ def _steps(layer, x, frame_mask, target):
         model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
         model.train_on_batch([x, frame_mask], target)
         changes.append(
-            [s - helpers.to_numpy(w) for w, s in zip(layer.weights, start)]
+            [
+                s - helpers.to_numpy(w)
+                for w, s in zip(layer.weights, start, strict=True)
+            ]
         )
     layer.fused_attention = "auto"
     return outputs, changes
