@@ -32,9 +32,10 @@ One method, `_choose_path`, names the computation a call takes:
               (fused dot-product attention), where that is the faster
               (`fused_attention_is_faster`) or the call is not
               self-attention with key padding; otherwise ``"fast"``.
-``"fused"``   `LocalMaskedMHA` with local heads, where fused attention is
-              the faster: `ops.dot_product_attention` with the additive
-              per-head mask of the fast path.
+``"fused"``   `LocalMaskedMHA` with local heads and GateOp (its two
+              contexts), where fused attention is the faster:
+              `ops.dot_product_attention` with the additive per-head mask
+              of the fast path.
 ``"banded"``  `LocalMaskedMHA(implementation="banded")`: local heads from
               the keys their mask can allow only, linear in T.
 ``"lean"``    GateAtt / GateOp in training: written-out gradients
@@ -374,6 +375,7 @@ class GMSAAttention(keras.layers.MultiHeadAttention):
             padding,
             self._structure(length, key_length, causal, "global"),
             self._structure(length, key_length, causal, "local"),
+            cache=self._structure_cache,
         )
 
     # ------------------------------------------------------------- attention

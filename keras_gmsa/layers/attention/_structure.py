@@ -74,11 +74,24 @@ class AttentionMasks:
             causal), or None when every local map is global.
     """
 
-    def __init__(self, pad, key_padding, structure, local):
+    def __init__(self, pad, key_padding, structure, local, cache=None):
         self.pad = pad
         self.key_padding = key_padding
         self.structure = structure
         self.local = local
+        # The layer's cache of additive forms, so that a static structure
+        # is turned into its float32 bias once, not on every call.
+        self._cache = {} if cache is None else cache
+
+    def _additive(self, structure):
+        key = ("bias", id(structure))
+        if key not in self._cache:
+            # (The structure is kept with its bias: its id stays its own.)
+            self._cache[key] = (
+                structure,
+                np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32"),
+            )
+        return self._cache[key][1]
 
     def merged(self, which):
         """``pad`` AND the ``"global"`` or ``"local"`` structure."""
@@ -96,7 +109,7 @@ class AttentionMasks:
         structure = self.structure if which == "global" else self.local
         if not isinstance(structure, np.ndarray):
             return None
-        return np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32")
+        return self._additive(structure)
 
     def key_bias(self, scores):
         """float32 ``(B, 1, 1, S)`` of a key-padding mask (zeros without)."""
@@ -114,9 +127,7 @@ class AttentionMasks:
             )
         if structure is not None:
             if isinstance(structure, np.ndarray):
-                parts.append(
-                    np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32")
-                )
+                parts.append(self._additive(structure))
             else:
                 parts.append(
                     ops.cast(
