@@ -22,10 +22,13 @@ class ReaderOptions:
         batch_size: examples per batch.
         shuffle: shuffle the order of the shards and of the records.
         shuffle_buffer: records in the shuffle buffer.
-        seed: seed of the shuffles (None: a new order each run).
+        seed: seed of the shuffles: with a seed every read of the
+            dataset yields the same order, in every run (each pass of a
+            repeated dataset in a new order); None: a new order each
+            read.
         repeat: True for an endless dataset, or a number of passes.
-        deterministic: keep a reproducible order (None: when not
-            shuffling).
+        deterministic: keep a reproducible order (None: unless shuffling
+            without a seed; False trades the seeded order for speed).
         drop_remainder: drop the last partial batch.
         with_ids: yield ``(features, labels, ids)`` (for prediction files;
             do not pass those to `fit`).
@@ -68,9 +71,19 @@ class ReaderOptions:
                 raise ValueError(
                     f"`{name}` must be a positive integer. Received {value!r}."
                 )
+        if self.seed is not None and (
+            not isinstance(self.seed, int) or isinstance(self.seed, bool)
+        ):
+            raise ValueError(
+                f"`seed` must be an integer or None. Received {self.seed!r}."
+            )
         object.__setattr__(self, "id_split", parse_id_split(self.id_split))
         if self.deterministic is None:
-            object.__setattr__(self, "deterministic", not self.shuffle)
+            object.__setattr__(
+                self,
+                "deterministic",
+                not self.shuffle or self.seed is not None,
+            )
 
     @property
     def filtered(self):

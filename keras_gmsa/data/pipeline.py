@@ -159,16 +159,16 @@ def read(pattern, parse, options, keys, stats, per_video=None):
         options.cycle_length,
         options.deterministic,
         probe=parse.probe,
+        repeat=options.repeat,
     )
-    if options.repeat:
-        records = records.repeat(
-            None if options.repeat is True else options.repeat
-        )
     if options.shuffle:
+        # After the passes are chained, so the buffer mixes across them;
+        # with a seed every read starts the same buffer from the same
+        # seed: the same order on every read and every run.
         records = records.shuffle(
             options.shuffle_buffer,
             seed=options.seed,
-            reshuffle_each_iteration=True,
+            reshuffle_each_iteration=options.seed is None,
         )
     # Parse whole batches; when records are dropped after parsing (skip
     # mode, an id split, or segments) partial batches are dropped only

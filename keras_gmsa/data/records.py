@@ -331,8 +331,15 @@ def record_stream(
     cycle_length,
     deterministic,
     probe=None,
+    repeat=False,
 ):
     """(file, index, serialized) triples, interleaved across shards.
+
+    ``repeat`` (True: endlessly, or a number of passes) reads the files
+    again, in a new order each pass when shuffling. With a ``seed`` the
+    order of pass ``p`` is a stateless permutation of ``(seed, p)``, so
+    every read of the dataset (every ``iter``, every run) gives the same
+    sequence; without one, a new order each time.
 
     Each file's framing is checked when it is opened: a truncated file
     raises `RecordFileError` naming file and record (``on_error="raise"``),
@@ -383,11 +390,7 @@ def record_stream(
             )
         return records.map(lambda i, r: (path, i, r), num_parallel_calls=None)
 
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle_files:
-        dataset = dataset.shuffle(
-            len(files), seed=seed, reshuffle_each_iteration=True
-        )
+    dataset = file_order(files, shuffle_files, seed, repeat)
     return dataset.interleave(
         open_file,
         cycle_length=min(cycle_length, len(files)),
@@ -395,6 +398,35 @@ def record_stream(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=deterministic,
     )
+
+
+def file_order(files, shuffle, seed, repeat=False):
+    """The files of every pass, as a dataset of paths (see
+    `record_stream`)."""
+    paths = tf.constant(list(files))
+    if repeat is True:
+        passes = tf.data.Dataset.range(2**62)
+    else:
+        passes = tf.data.Dataset.range(int(repeat or 1))
+    if not shuffle:
+        return passes.flat_map(
+            lambda _: tf.data.Dataset.from_tensor_slices(paths)
+        )
+    if seed is None:
+        # No seed: a new order each pass and each read.
+        return passes.flat_map(
+            lambda _: tf.data.Dataset.from_tensor_slices(paths).shuffle(
+                len(files), reshuffle_each_iteration=True
+            )
+        )
+
+    def permuted(p):
+        key = tf.stack([tf.constant(seed, tf.int64), p])
+        return tf.data.Dataset.from_tensor_slices(
+            tf.random.experimental.stateless_shuffle(paths, seed=key)
+        )
+
+    return passes.flat_map(permuted)
 
 
 def check_segment_rated(pattern):

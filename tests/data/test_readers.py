@@ -293,6 +293,52 @@ def test_shuffle_is_seeded_and_every_record_is_read(tmp_path):
     assert all(f["rgb"].shape[0] == 8 for f, _ in ds)
 
 
+@pytest.mark.parametrize("layout", ["frame", "video", "segment"])
+def test_a_seed_fixes_the_order_of_every_read(tmp_path, layout):
+    # The README's own call: shuffle=True, seed=0, nothing about
+    # `deterministic`. Every read of one dataset, and of a new one, yields
+    # the same order; each pass of a repeated dataset is in a new order.
+    gen = synthetic.SyntheticYT8M(
+        num_classes=20, num_local_classes=2, max_frames=20
+    )
+    synthetic.write_dataset(
+        tmp_path, num_videos=48, num_shards=4, generator=gen, layouts=(layout,)
+    )
+    pattern = str(tmp_path / layout / "train*.tfrecord")
+    reader = {
+        "frame": data.frame_dataset,
+        "video": data.video_dataset,
+        "segment": data.segment_dataset,
+    }[layout]
+
+    def make(**kw):
+        shape = {} if layout == "video" else {"max_frames": 20}
+        kw.setdefault("seed", 0)
+        return reader(
+            pattern,
+            batch_size=8,
+            num_classes=20,
+            shuffle=True,
+            with_ids=True,
+            shuffle_buffer=16,
+            **shape,
+            **kw,
+        )
+
+    def order(dataset):
+        return [i.decode() for _, _, ids in dataset for i in ids.numpy()]
+
+    dataset = make()
+    first = order(dataset)
+    assert [order(dataset) for _ in range(3)] == [first] * 3
+    assert order(make()) == first
+    assert order(make(seed=1)) != first
+    twice = order(make(repeat=2))
+    assert twice == order(make(repeat=2))
+    assert twice[: len(first)] != twice[len(first) :]
+    assert sorted(twice) == sorted(first * 2)
+
+
 def test_no_matching_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="No file matches"):
         data.frame_dataset(str(tmp_path / "nothing*.tfrecord"))
@@ -303,6 +349,7 @@ def test_no_matching_file_is_a_clear_error(tmp_path):
     [
         (dict(on_error="ignore"), "on_error"),
         (dict(batch_size=0), "batch_size"),
+        (dict(shuffle=True, seed="0"), "seed"),
         (dict(features={"rgb": 0}), "positive integer size"),
     ],
 )
