@@ -298,29 +298,37 @@ class RestoreBackup(keras.callbacks.BackupAndRestore):
 
 class SegmentMetrics(keras.callbacks.Callback):
     """The 2019 segment MAP on segment-rated records at each epoch's end,
-    as ``val_segment_map`` in the logs (`keras_gmsa.segments`, the windows
-    scorer: the model on each rated 5-frame segment).
+    as ``val_segment_map`` in the logs: `keras_gmsa.segments`'
+    `evaluate_segments`, every segment of the records ranked (the
+    official protocol), with the windows scorer by default.
 
     Args:
         pattern: segment-rated validation records.
         top_n: segments ranked per class (100,000 on Kaggle).
-        steps: at most this many batches of segments (None: all).
-        batch_size: segments per batch.
+        steps: at most this many batches (None: all).
+        batch_size: segments (windows) or videos (pooled) per batch.
+        scorer: ``"windows"`` or ``"pooled"``.
         **reader: reader options (``on_error``, ``id_split``).
     """
 
     def __init__(
-        self, pattern, top_n=100_000, steps=None, batch_size=256, **reader
+        self,
+        pattern,
+        top_n=100_000,
+        steps=None,
+        batch_size=256,
+        scorer="windows",
+        **reader,
     ):
         super().__init__()
         self.pattern = pattern
         self.top_n = top_n
         self.steps = steps
         self.batch_size = batch_size
+        self.scorer = scorer
         self.reader = {k: v for k, v in reader.items() if v is not None}
 
     def evaluate(self):
-        from keras_gmsa import data
         from keras_gmsa import segments
 
         num_classes = int(self.model.output_shape[-1])
@@ -331,16 +339,17 @@ class SegmentMetrics(keras.callbacks.Callback):
                 features=segments.frame_features(self.model),
                 **self.reader,
             )
-        evaluator = metrics_lib.SegmentEvaluator(num_classes, top_n=self.top_n)
-        windows = data.segments_for_model(
+        result = segments.evaluate_segments(
             self.model,
             self.pattern,
-            with_ids=True,
+            scorer=self.scorer,
+            top_n=self.top_n,
+            ratings=self._ratings,
+            steps=self.steps,
             batch_size=self.batch_size,
             **self.reader,
         )
-        evaluator.update_from_model(self.model, windows, steps=self.steps)
-        return {"segment_map": evaluator.result(self._ratings)}
+        return {"segment_map": result["segment_map"]}
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

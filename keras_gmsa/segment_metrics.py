@@ -21,10 +21,23 @@ script raises a KeyError on it); a class not submitted is not averaged
 
 `SegmentEvaluator` builds the ranked lists from batches of segment scores
 keeping only each class's ``top_n`` best segments, so its memory is
-O(classes x top_n) whatever the number of segments; ties in score keep the
-segment that came first (like the official heap, a later segment must
-score strictly higher to displace one at the cut).
+O(classes x top_n) whatever the number of segments: every segment is
+ranked for every class by its float32 score; ties in score keep the
+segment that came first (a later segment must score strictly higher to
+displace one at the cut).
+
+`StarterSegmentLists` builds the lists the starter's ``inference.py``
+writes instead (``--ranking starter``), to reproduce a starter
+submission: each segment is listed only under its own ``top_k`` classes,
+with its score written at six significant digits, and each class keeps
+its best ``top_n`` segments in a heap of ``(score, segment id)`` pairs.
+
+Both rank the segments they are given; the metric cuts each class's list
+at ``top_n`` *before* it drops the unrated segments, so the segments
+given must be every segment of the records, not only the rated ones.
 """
+
+import heapq
 
 import numpy as np
 
@@ -190,17 +203,102 @@ class SegmentEvaluator:
         return segment_map(self.ranked(), ratings, self.top_n)
 
 
+class StarterSegmentLists:
+    """The per-class segment lists of the starter's ``inference.py``.
+
+    For each segment, in the order given: the scores are multiplied by a
+    0/1 mask of `classes` (when given, as the starter's
+    ``segment_label_ids.csv`` whitelist), its ``top_k`` classes are
+    picked with ``np.argpartition`` and each score is written with ``%g``
+    (six significant digits) and read back; each pair ``(score, segment
+    id)`` goes into its class's heap, which keeps the ``top_n`` largest
+    pairs (at equal scores the larger segment id). `ranked` sorts each
+    heap by score alone, a stable sort of the heap's array, best first;
+    classes come in the order they were first seen.
+
+    Differences from `SegmentEvaluator` (docs/faithfulness.md): a segment
+    outside its own ``top_k`` classes is never listed for the others,
+    rounded scores tie more often, and ties come out in the heap's order.
+    The same `update` / `update_from_model` / `ranked` / `result` calls.
+
+    Args:
+        num_classes: width of the score matrices.
+        top_k: classes listed per segment (the starter's ``--top_k``, 20).
+        top_n: segments kept per class (``--segment_max_pred``; 100,000
+            as on Kaggle).
+        classes: the whitelisted class indices; None: no mask.
+    """
+
+    def __init__(self, num_classes, top_k=20, top_n=TOP_N, classes=None):
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int; got {top_k!r}.")
+        if not isinstance(top_n, int) or top_n < 1:
+            raise ValueError(f"top_n must be a positive int; got {top_n!r}.")
+        self.num_classes = int(num_classes)
+        self.top_k = min(top_k, self.num_classes)
+        self.top_n = top_n
+        self.mask = None
+        if classes is not None:
+            classes = sorted({int(c) for c in classes})
+            bad = [c for c in classes if not 0 <= c < self.num_classes]
+            if bad:
+                raise ValueError(
+                    f"classes {bad[:5]} are outside [0, {self.num_classes})."
+                )
+            self.mask = np.zeros(self.num_classes, np.float32)
+            self.mask[classes] = 1.0
+        self.heaps = {}
+
+    def update(self, segment_ids, scores):
+        """Adds ``len(segment_ids)`` segments and their ``(S, C)`` scores."""
+        scores = np.array(scores, np.float32)
+        if scores.shape != (len(segment_ids), self.num_classes):
+            raise ValueError(
+                f"scores must be ({len(segment_ids)}, {self.num_classes}); "
+                f"got {scores.shape}."
+            )
+        if self.mask is not None:
+            scores *= self.mask
+        k = self.top_k
+        for sid, row in zip(segment_ids, scores, strict=True):
+            sid = sid.decode() if isinstance(sid, bytes) else str(sid)
+            for c in np.argpartition(row, -k)[-k:]:
+                # "%g": the starter writes the score so and reads it back.
+                pair = (float(f"{float(row[c]):g}"), sid)
+                heap = self.heaps.setdefault(int(c), [])
+                if len(heap) >= self.top_n:
+                    heapq.heappushpop(heap, pair)
+                else:
+                    heapq.heappush(heap, pair)
+        return self
+
+    update_from_model = SegmentEvaluator.update_from_model
+
+    def ranked(self):
+        """``{class: [segment id, ...]}``, each class's best first."""
+        out = {}
+        for c, heap in self.heaps.items():
+            ordered = sorted(heap, key=lambda pair: pair[0], reverse=True)
+            out[c] = [sid for _, sid in ordered]
+        return out
+
+    def result(self, ratings):
+        """`segment_map` of the lists against `ratings`."""
+        return segment_map(self.ranked(), ratings, self.top_n)
+
+
 def _numpy_batches(dataset):
     if hasattr(dataset, "as_numpy_iterator"):
         return dataset.as_numpy_iterator()
     return iter(dataset)
 
 
-def submission_lines(ranked):
+def submission_lines(ranked, sort_classes=True):
     """The 2019 Kaggle CSV, a line at a time: header ``Class,Segments``,
-    then per class its segment ids, best first, space separated."""
+    then per class its segment ids, best first, space separated (classes
+    in increasing order, or in `ranked`'s order)."""
     yield "Class,Segments\n"
-    for c in sorted(ranked):
+    for c in sorted(ranked) if sort_classes else ranked:
         yield f"{c}," + " ".join(ranked[c]) + "\n"
 
 

@@ -10,8 +10,16 @@
   frames (``temporal_mean``): the GMSA family.
 
 `ratings_of` reads the ground truth of segment-rated records;
-`evaluate_segments` and `rank_segments` stream either scorer into a
-`keras_gmsa.metrics.SegmentEvaluator` (memory O(classes x top_n)).
+`rank_segments` scores *every* segment of the records with either scorer
+and streams the scores into per-class lists: `SegmentEvaluator` (every
+segment ranked for every class, memory O(classes x top_n); the default)
+or `StarterSegmentLists` (the starter's ``inference.py`` lists,
+``ranking="starter"``). `evaluate_segments` scores those lists by the
+official rule (yt8m-format.md 8.6): each list is cut at ``top_n`` before
+unrated segments are dropped, so unrated segments that outrank the rated
+ones count, as they do on Kaggle. The submission `rank_segments` makes
+(``keras-gmsa predict --segments``) therefore gets the MAP
+`evaluate_segments` reports.
 """
 
 import keras
@@ -21,9 +29,11 @@ from keras import ops
 from keras_gmsa import constants
 from keras_gmsa.segment_metrics import TOP_N
 from keras_gmsa.segment_metrics import SegmentEvaluator
+from keras_gmsa.segment_metrics import StarterSegmentLists
 from keras_gmsa.segment_metrics import segment_id
 
 SCORERS = ("windows", "pooled")
+RANKINGS = ("exact", "starter")
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -122,24 +132,43 @@ def ratings_of(pattern, num_classes, **kwargs):
     return ratings
 
 
+def segment_lists(num_classes, ranking="exact", top_n=TOP_N, **kwargs):
+    """The per-class lists of a ranking: `SegmentEvaluator` (``"exact"``)
+    or `StarterSegmentLists` (``"starter"``, which also takes
+    ``top_k``); ``classes`` restricts the classes ranked."""
+    if ranking not in RANKINGS:
+        raise ValueError(f"ranking must be one of {RANKINGS}; got {ranking!r}.")
+    if ranking == "starter":
+        return StarterSegmentLists(num_classes, top_n=top_n, **kwargs)
+    kwargs.pop("top_k", None)
+    return SegmentEvaluator(num_classes, top_n=top_n, **kwargs)
+
+
 def rank_segments(
     model,
     pattern,
     scorer="windows",
     top_n=TOP_N,
     classes=None,
-    rated_only=False,
     batch_size=64,
+    ranking="exact",
+    top_k=20,
+    steps=None,
     **kwargs,
 ):
-    """Scores every segment of `pattern` with `model`; returns the
-    `SegmentEvaluator` holding each class's `top_n` best segments.
+    """Scores every segment of `pattern` with `model`; returns the lists
+    (`segment_lists`) holding each class's `top_n` best segments.
+
+    Every 5-frame segment of every video is scored, rated or not: the
+    official metric cuts each class's list at `top_n` before it drops
+    the unrated segments.
 
     Args:
         scorer: ``"windows"`` or ``"pooled"`` (module docstring).
         classes: the classes ranked (None: all).
-        rated_only: score only the rated segments (validation records;
-            the windows scorer).
+        ranking: ``"exact"`` or ``"starter"`` (`segment_lists`).
+        top_k: classes listed per segment with ``ranking="starter"``.
+        steps: at most this many batches (None: all).
         **kwargs: reader options (``on_error``, ``id_split``, ...).
     """
     from keras_gmsa import data
@@ -147,25 +176,29 @@ def rank_segments(
     if scorer not in SCORERS:
         raise ValueError(f"scorer must be one of {SCORERS}; got {scorer!r}.")
     num_classes = int(model.output_shape[-1])
-    evaluator = SegmentEvaluator(num_classes, top_n=top_n, classes=classes)
+    lists = segment_lists(
+        num_classes, ranking, top_n=top_n, classes=classes, top_k=top_k
+    )
     if scorer == "windows":
         windows = data.segments_for_model(
             model,
             pattern,
-            rated_only=rated_only,
+            rated_only=False,
             with_ids=True,
             batch_size=batch_size,
             **kwargs,
         )
-        evaluator.update_from_model(model, windows)
-        evaluator.read_stats = windows.read_stats
-        return evaluator
+        lists.update_from_model(model, windows, steps=steps)
+        lists.read_stats = windows.read_stats
+        return lists
     scoring = pooled_segment_model(model)
     size = constants.SEGMENT_SIZE
     videos = data.dataset_for_model(
         model, pattern, batch_size=batch_size, with_ids=True, **kwargs
     )
-    for features, _, ids in videos.as_numpy_iterator():
+    for step, (features, _, ids) in enumerate(videos.as_numpy_iterator()):
+        if steps is not None and step >= steps:
+            break
         probs = ops.convert_to_numpy(scoring.predict_on_batch(features))
         counts = np.asarray(features["num_frames"])
         segment_ids, rows = [], []
@@ -174,34 +207,36 @@ def rank_segments(
                 segment_ids.append(segment_id(vid, s * size))
                 rows.append(probs[v, s])
         if rows:
-            evaluator.update(segment_ids, np.stack(rows))
-    evaluator.read_stats = videos.read_stats
-    return evaluator
+            lists.update(segment_ids, np.stack(rows))
+    lists.read_stats = videos.read_stats
+    return lists
 
 
-def evaluate_segments(model, pattern, scorer="windows", top_n=TOP_N, **kwargs):
+def evaluate_segments(
+    model, pattern, scorer="windows", top_n=TOP_N, ratings=None, **kwargs
+):
     """`segment_map` of `model` on segment-rated records, streamed.
 
+    The lists of `rank_segments` (every segment of the records ranked,
+    as a submission ranks them), scored against the records' ratings by
+    the official rule. ``ratings`` (from `ratings_of`) saves reading
+    them again; ``kwargs`` go to `rank_segments`.
+
     Returns ``{"segment_map": float, "segments": rated segments,
-    "classes": classes with a positive rating}``.
+    "classes": classes with a positive rating, "scorer", "ranking"}``.
     """
     num_classes = int(model.output_shape[-1])
-    reader = {k: kwargs[k] for k in ("on_error", "id_split") if k in kwargs}
-    ratings = ratings_of(
-        pattern, num_classes, features=frame_features(model), **reader
-    )
-    evaluator = rank_segments(
-        model,
-        pattern,
-        scorer=scorer,
-        top_n=top_n,
-        rated_only=scorer == "windows",
-        **kwargs,
-    )
+    if ratings is None:
+        reader = {k: kwargs[k] for k in ("on_error", "id_split") if k in kwargs}
+        ratings = ratings_of(
+            pattern, num_classes, features=frame_features(model), **reader
+        )
+    lists = rank_segments(model, pattern, scorer=scorer, top_n=top_n, **kwargs)
     positives = {c for (_, c), score in ratings.items() if score > 0}
     return {
-        "segment_map": evaluator.result(ratings),
+        "segment_map": lists.result(ratings),
         "segments": len({s for s, _ in ratings}),
         "classes": len(positives),
         "scorer": scorer,
+        "ranking": kwargs.get("ranking", "exact"),
     }

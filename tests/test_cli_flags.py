@@ -241,9 +241,22 @@ EFFECTS = {
         + "test_fine_tuning_on_segments_starts_from_the_model_and_beats_it"
     ],
     **{
-        f"{command} {flag}": [SEGMENTS + "test_evaluate_and_predict_segments"]
+        f"{command} {flag}": [
+            SEGMENTS + "test_evaluate_and_predict_segments",
+            SEGMENTS + "test_evaluate_equals_predicts_submission_scored_"
+            "officially",
+        ]
         for command in ("evaluate", "predict")
         for flag in ("--segments", "--scorer=windows", "--scorer=pooled")
+    },
+    **{
+        f"{command} --ranking={ranking}": [
+            SEGMENTS + "test_evaluate_equals_predicts_submission_scored_"
+            "officially",
+            "tests/test_segment_metrics.py::test_the_starters_lists_by_hand",
+        ]
+        for command in ("evaluate", "predict")
+        for ranking in ("exact", "starter")
     },
     "predict --segment-classes": [
         SEGMENTS + "test_evaluate_and_predict_segments"

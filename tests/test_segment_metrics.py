@@ -128,3 +128,57 @@ def test_only_the_chosen_classes_are_ranked():
 def test_the_2019_submission_format():
     lines = list(submission_lines({7: ["v1:0", "v2:5"], 3: ["v9:295"]}))
     assert lines == ["Class,Segments\n", "3,v9:295\n", "7,v1:0 v2:5\n"]
+
+
+SCORES = np.array(
+    [
+        [0.9000001, 0.8, 0.1, 0.0],  # a:0
+        [0.9, 0.2, 0.7, 0.0],  # b:0
+        [0.95, 0.85, 0.1, 0.9],  # c:0
+        [0.1, 0.85, 0.2, 0.3],  # d:5
+    ],
+    "float32",
+)
+IDS = ["a:0", "b:0", "c:0", "d:5"]
+
+
+def test_the_starters_lists_by_hand():
+    # top_k 2: a -> {0, 1}, b -> {0, 2}, c -> {0, 3}, d -> {1, 3}.
+    # Class 0: a and b both read back as 0.9 (six significant digits);
+    # the heap of two keeps (0.95, c) and, of the tie, the larger id b.
+    # Class 1: c's 0.85 is outside c's own top 2, so c is not listed.
+    lists = metrics.StarterSegmentLists(4, top_k=2, top_n=2)
+    lists.update(IDS[:2], SCORES[:2]).update(IDS[2:], SCORES[2:])
+    assert lists.ranked() == {
+        0: ["c:0", "b:0"],
+        1: ["d:5", "a:0"],
+        2: ["b:0"],
+        3: ["c:0", "d:5"],
+    }
+    # Every segment ranked for every class by its float32 score.
+    exact = metrics.SegmentEvaluator(4, top_n=2).update(IDS, SCORES)
+    assert exact.ranked() == {
+        0: ["c:0", "a:0"],
+        1: ["c:0", "d:5"],
+        2: ["b:0", "d:5"],
+        3: ["c:0", "d:5"],
+    }
+    # A whitelist masks the scores before the top-k (top_k 1 here).
+    listed = metrics.StarterSegmentLists(4, top_k=1, top_n=2, classes=[1, 3])
+    assert listed.update(IDS, SCORES).ranked() == {
+        1: ["d:5", "a:0"],
+        3: ["c:0"],
+    }
+
+
+def test_the_starters_ties_come_out_in_its_heaps_order():
+    # Equal scores pushed as v:5, v:15, v:10 (as strings v:10 < v:15 <
+    # v:5) leave the heap array [v:10, v:5, v:15]; the final sort is by
+    # score alone (stable): neither arrival nor id order.
+    pushed = ["v:5", "v:15", "v:10"]
+    ties = np.full((3, 1), 0.5, "float32")
+    lists = metrics.StarterSegmentLists(1, top_k=1, top_n=3)
+    assert lists.update(pushed, ties).ranked() == {0: ["v:10", "v:5", "v:15"]}
+    # The exact ranking keeps the order they came in.
+    exact = metrics.SegmentEvaluator(1, top_n=3).update(pushed, ties)
+    assert exact.ranked() == {0: pushed}

@@ -36,6 +36,7 @@ def add_model_and_pattern(p, top_k_help):
 
 def add_segments(p, what):
     """--segments and its options, as evaluate and predict take them."""
+    from keras_gmsa.segments import RANKINGS
     from keras_gmsa.segments import SCORERS
 
     p.add_argument(
@@ -49,4 +50,14 @@ def add_segments(p, what):
         default="windows",
         help="--segments: the model on each 5-frame window, or one pass "
         "over the video pooled per segment (GMSA models)",
+    )
+    p.add_argument(
+        "--ranking",
+        choices=RANKINGS,
+        default="exact",
+        help="--segments: exact: every segment ranked for every class by "
+        "its float32 score; starter: the lists of the starter's "
+        "inference.py (a segment listed under its own --top-k classes "
+        "only, scores at 6 significant digits), to reproduce a starter "
+        "submission",
     )

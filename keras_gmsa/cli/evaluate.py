@@ -55,6 +55,8 @@ def _segments(args):
         model,
         args.pattern,
         scorer=args.scorer,
+        ranking=args.ranking,
+        top_k=args.top_k,
         batch_size=args.batch_size,
         on_error=args.on_error,
         id_split=args.id_split,
@@ -62,6 +64,7 @@ def _segments(args):
     print(f"segment_map {result['segment_map']:.6f}")
     print(f"segments    {result['segments']}")
     print(f"classes     {result['classes']}")
+    print(f"ranking     {result['ranking']} (every segment, {args.scorer})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -116,6 +116,8 @@ def _segments(args):
         model,
         args.pattern,
         scorer=args.scorer,
+        ranking=args.ranking,
+        top_k=args.top_k,
         classes=classes,
         batch_size=args.batch_size,
         on_error=args.on_error,
@@ -123,7 +125,11 @@ def _segments(args):
     )
     out = open(args.output, "w") if args.output else sys.stdout
     try:
-        for line in submission_lines(evaluator.ranked()):
+        # The starter writes its classes in the order it first met them.
+        lines = submission_lines(
+            evaluator.ranked(), sort_classes=args.ranking == "exact"
+        )
+        for line in lines:
             out.write(line)
     finally:
         if out is not sys.stdout:

@@ -29,12 +29,16 @@ def segment_dataset(
 
     With ``rated_only=True`` (validation records) each unique
     ``segment_start_times`` entry of a video becomes one example: frames
-    ``start .. start + segment_size - 1``, labels 1 for the classes rated
-    present (score 1.0) and 0 otherwise, and ``features["label_weights"]``
-    1.0 for every (segment, class) pair that was rated, 0 elsewhere (the
-    official evaluation multiplies predictions by it). A segment reaching
-    past the video's frames is an error naming the file and record (the
-    official reader's gather fails there too), or skipped.
+    ``start .. start + segment_size - 1``, labels the ratings themselves
+    (``segment_scores``, as the official readers take them: 1.0 present,
+    0.0 absent, anything in between kept as it is; the official
+    evaluation counts a rating > 0 as a positive) and 0 for unrated
+    classes, and ``features["label_weights"]`` 1.0 for every (segment,
+    class) pair that was rated, 0 elsewhere (the official evaluation
+    multiplies predictions by it). The three lists of a record must have
+    the same length, and a segment must end within the video's frames (the
+    official reader's gather fails there too): otherwise an error naming
+    the file and record, or the record is skipped.
 
     With ``rated_only=False`` (test records) every video is cut into
     consecutive windows starting at 0, 5, 10, ...; the last partial window
@@ -100,9 +104,26 @@ def segment_dataset(
             ),
             axis=1,
         )
+        counts = [
+            tf.reduce_sum(tf.cast(valid, tf.int32), axis=1),
+            tf.reduce_sum(tf.cast(tf.not_equal(seg_labels, -1), tf.int32), 1),
+            tf.reduce_sum(
+                tf.cast(out["segment_scores"] >= 0, tf.int32), axis=1
+            ),
+        ]
+        bad_lengths = tf.logical_or(
+            tf.not_equal(counts[0], counts[1]),
+            tf.not_equal(counts[0], counts[2]),
+        )
         keep = out["_keep"]
         checks = []
         for bad, message in (
+            (
+                bad_lengths,
+                "keras_gmsa: segment_start_times, segment_labels and "
+                "segment_scores have different lengths (a negative rating "
+                "counts as missing)",
+            ),
             (
                 bad_start,
                 "keras_gmsa: a rated segment reaches past the "
@@ -148,9 +169,11 @@ def segment_dataset(
                 axis=1,
             )
             shape = tf.stack([tf.cast(n, tf.int64), num_classes])
-            labels = tf.minimum(
-                tf.scatter_nd(pairs, tf.cast(scores > 0.5, tf.float32), shape),
-                1.0,
+            # The rating itself is the label, as the official readers
+            # take it (a segment rated 0.5 is a positive of weight 0.5);
+            # a pair rated twice keeps its larger rating.
+            labels = tf.tensor_scatter_nd_max(
+                tf.zeros(tf.cast(shape, tf.int32)), pairs, scores
             )
             weights = tf.minimum(
                 tf.scatter_nd(pairs, tf.ones_like(scores), shape), 1.0
