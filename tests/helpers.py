@@ -217,3 +217,33 @@ def build_small(model, /, **overrides):
         options["max_frames"] = SMALL_FRAMES
     options.update(overrides)
     return keras_gmsa.build_model(model, **options)
+
+
+def log_an_interval_without_backup(run_dir, backed_up):
+    """Leaves ``run_dir`` as a kill between CSVLogger and BackupAndRestore
+    does: history.csv holds a row for interval `backed_up`, which has no
+    backup (the backup holds `backed_up` intervals, 0 .. backed_up - 1).
+
+    A run killed at that moment wrote the row itself; otherwise the row is
+    written here as CSVLogger writes it (the columns of the header, the
+    excel dialect), with the values of the row before it. Either way the
+    resumed run trains that interval again and must log it once.
+
+    Returns:
+        The epoch column of the history before the resume.
+    """
+    import csv
+    import os
+
+    path = os.path.join(run_dir, "history.csv")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    epochs = [int(r["epoch"]) for r in rows]
+    if epochs == list(range(backed_up + 1)):
+        return epochs  # the kill landed between the two
+    assert epochs == list(range(backed_up)) and rows, (backed_up, epochs)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
+        writer.writerow(dict(rows[-1], epoch=backed_up))
+    return epochs + [backed_up]

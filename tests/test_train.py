@@ -18,6 +18,7 @@ from keras_gmsa import cli
 from keras_gmsa import metrics
 from keras_gmsa import training
 from keras_gmsa.data import frame_dataset
+from tests.helpers import log_an_interval_without_backup
 from tests.helpers import write_tiny_records
 
 BACKEND = keras.backend.backend()
@@ -129,6 +130,13 @@ def test_sigkill_then_the_same_command_resumes(records, tmp_path, capsys):
     state = json.loads((run_dir / "backup" / "schedule.json").read_text())
     best_before = state["2:ModelCheckpoint"]["best"]
     assert backed_up >= 2 and best_before > 0
+    # A kill between CSVLogger and BackupAndRestore leaves a row for an
+    # interval with no backup; the state is made here whether or not this
+    # kill landed there, so every run checks that the rerun (which trains
+    # that interval again) logs it once.
+    assert backed_up < 6, "the run backed up every interval before the kill"
+    logged = log_an_interval_without_backup(run_dir, backed_up)
+    assert logged == list(range(backed_up + 1))
 
     # The rerun may come back on more devices (data parallel on two CPU
     # devices; the PyTorch backend has no multi-device training in Keras).
@@ -159,9 +167,11 @@ def test_sigkill_then_the_same_command_resumes(records, tmp_path, capsys):
     assert first_check is not None
     assert "improved from -inf" not in out and "from None" not in out
     rows = _history(run_dir)
-    # Each interval once: the rerun drops a row logged after the last
-    # backup (its interval is trained again).
-    assert [int(r["epoch"]) for r in rows] == list(range(6))
+    # One header and each interval once: the rerun drops the row logged
+    # after the last backup (its interval is trained again).
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    assert sum(line.startswith("epoch,") for line in lines) == 1, lines
+    assert [int(r["epoch"]) for r in rows] == list(range(6)), lines
     summary = json.loads((run_dir / "done.json").read_text())
     assert summary["intervals"] == 6
     assert summary["epochs_this_session"] == 6 - backed_up

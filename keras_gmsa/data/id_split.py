@@ -7,11 +7,16 @@ every host, every run and every shard order agree on which videos are in
 which part, with no list of ids to ship.
 
 A video is in the *holdout* part when ``hash(id) mod 10^6 <
-round(fraction * 10^6)``, where the hash is TensorFlow's
-``tf.strings.to_hash_bucket_fast`` (FarmHash Fingerprint64, documented as
-never changing); the *rest* is every other video. With ``fraction = 32000 /
-N`` on a validate split of N videos, the holdout holds about 32,000 of them
-(binomially spread: the hash fixes which videos, not exactly how many).
+round(fraction * 10^6)``, where the hash is FarmHash's Fingerprint64 of the
+id's UTF-8 bytes (TensorFlow's ``tf.strings.to_hash_bucket_fast``,
+documented as never changing) and ``round`` is Python's; the *rest* is
+every other video. With ``fraction = 32000 / N`` on a validate split of N
+videos, the holdout holds about 32,000 of them (binomially spread: the hash
+fixes which videos, not exactly how many).
+
+This is a published protocol: users' validation sets depend on it.
+tests/data/test_id_split.py pins ids with their buckets and parts; no
+change may move them.
 
 Specs are written ``"holdout:0.03"`` or ``"rest:0.03"`` (the command line's
 ``--validation-id-split`` and ``--id-split``).
