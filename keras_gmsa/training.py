@@ -4,7 +4,10 @@
 and schedule are one lifecycle, read top to bottom.)
 
 A run is described by a config (JSON or TOML file, command-line flags on
-top; see `DEFAULTS`). The resolved config is stored as
+top; see `DEFAULTS`). A preset's training recipe
+(`keras_gmsa.models.presets.Recipe`: Kakao Brain's decay, GMSA's plateau
+schedule) comes between the defaults and the user's keys, which win. The
+resolved config is stored as
 ``RUN_DIR/config.json``; running the same command again resumes the run
 from its last backup (`keras.callbacks.BackupAndRestore`), with the
 schedule's patience counters and best values restored too
@@ -69,10 +72,11 @@ DEFAULTS = {
     "steps_per_validation": 10000,
     # Not in the paper (it stops by early stopping): a cap far beyond a
     # paper run. 1000 x 10,000 steps x 64 videos = 160 epochs of the 2018
-    # training set (~3.9M videos).
+    # training set (~3.9M videos). A preset's recipe may set a budget.
     "max_validations": 1000,
     "validation_steps": None,
-    "patience": 5,  # paper: early stopping, patience 5
+    # Paper: early stopping, patience 5. None (or 10**9): never stop early.
+    "patience": 5,
     "lr_patience": 3,  # paper: learning rate x0.1, patience 3
     "lr_factor": 0.1,
     # schedule "decay": the learning rate x lr_decay every
@@ -95,6 +99,8 @@ DEFAULTS = {
 }
 
 SCHEDULES = ("paper", "constant", "decay")
+# A patience no run reaches: what "never" means to the Keras callbacks.
+NEVER = 10**9
 # Keys a resumed run may change: how it runs, not what it trains (a
 # preempted job may come back on another number of devices).
 RESUMABLE_CHANGES = ("distribute", "tensorboard", "validation_batch_size")
@@ -124,15 +130,40 @@ def load_config_file(path):
 
 
 def resolve_config(*layers):
-    """Merges config dicts over `DEFAULTS` and validates the result."""
-    config = copy.deepcopy(DEFAULTS)
+    """Merges config dicts over a preset's recipe over `DEFAULTS`, and
+    validates the result.
+
+    Args:
+        *layers: config dicts, later ones winning (a file, then flags).
+            When the resulting ``model`` is a preset with a training
+            recipe (`keras_gmsa.models.presets.Recipe`), the recipe's keys
+            come before the layers: a key a layer sets is the layer's; a
+            recipe's budget in videos sets ``max_validations`` unless a
+            layer does.
+
+    Returns:
+        The whole config: every key of `DEFAULTS`, explicit (stored as
+        ``RUN_DIR/config.json``, it resolves to itself).
+    """
+    from keras_gmsa.models import presets
+
+    layers = [layer or {} for layer in layers]
     for layer in layers:
-        for key, value in (layer or {}).items():
-            if key not in DEFAULTS:
-                raise ValueError(
-                    f"Unknown config key {key!r}. Known keys: "
-                    f"{', '.join(sorted(DEFAULTS))}."
-                )
+        unknown = sorted(set(layer) - set(DEFAULTS))
+        if unknown:
+            raise ValueError(
+                f"Unknown config key {unknown[0]!r}. Known keys: "
+                f"{', '.join(sorted(DEFAULTS))}."
+            )
+    model = DEFAULTS["model"]
+    for layer in layers:
+        model = layer.get("model", model)
+    recipe = presets.get_recipe(model) if isinstance(model, str) else None
+    config = copy.deepcopy(DEFAULTS)
+    if recipe is not None:
+        config.update(recipe.config())
+    for layer in layers:
+        for key, value in layer.items():
             if key == "model_options":
                 config[key] = dict(config[key], **(value or {}))
             else:
@@ -169,6 +200,20 @@ def resolve_config(*layers):
     ):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"{key} must be a positive integer.")
+    patience = config["patience"]
+    if patience is not None and (not isinstance(patience, int) or patience < 0):
+        raise ValueError(
+            "patience must be a non-negative integer, or None for no early "
+            f"stopping; got {patience!r}."
+        )
+    if recipe is not None and not any(
+        "max_validations" in layer for layer in layers
+    ):
+        budget = recipe.max_validations(
+            config["batch_size"], config["steps_per_validation"]
+        )
+        if budget is not None:
+            config["max_validations"] = budget
     if config["init_from"] is not None and not isinstance(
         config["init_from"], str
     ):
@@ -559,11 +604,14 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         # The optimizer's schedule sets the rate: no plateau drops.
         lr_patience = None
     else:
-        lr_patience = config["lr_patience"] if schedule == "paper" else 10**9
+        lr_patience = config["lr_patience"] if schedule == "paper" else NEVER
+    patience = config["patience"]
+    if patience is None or schedule == "constant":
+        patience = NEVER
     callbacks = callbacks_lib.paper_schedule(
         validation,
         run_dir,
-        patience=config["patience"] if schedule != "constant" else 10**9,
+        patience=patience,
         lr_patience=lr_patience,
         lr_factor=config["lr_factor"],
         validation_steps=config["validation_steps"],

@@ -152,6 +152,24 @@ EFFECTS = {
         "tests/test_cli.py::test_predict_writes_kaggle_csv_and_named_json_lines"
     ],
     "predict --output": PREDICT,
+    # ensemble-select
+    **{
+        f"ensemble-select {flag}": _here("test_ensemble_select_flags")
+        for flag in (
+            "<models>",
+            "--validation",
+            "--beam-width",
+            "--size",
+            "--combine=logits",
+            "--combine=probabilities",
+            "--top-k",
+            "--json",
+            "--batch-size",
+            "--on-error=raise",
+            "--on-error=skip",
+            "--id-split",
+        )
+    },
     # tune
     **{
         f"tune {flag}": TUNE
@@ -714,6 +732,126 @@ def test_predict_flags(records, saved_model, tmp_path, capsys):
 
 
 # -------------------------------------------------------------------- tune
+
+
+# -------------------------------------------------------- ensemble-select
+
+
+@pytest.fixture(scope="module")
+def candidates(records, tmp_path_factory):
+    """Three small members, each trained a few steps, as .keras files."""
+    root = tmp_path_factory.mktemp("candidates")
+    shape = dict(num_classes=CLASSES, max_frames=FRAMES)
+    builds = {
+        "logistic": lambda: helpers.build_small(
+            "frame_logistic", learning_rate=0.05, **shape
+        ),
+        "netvlad": lambda: keras_gmsa.build_model(
+            "kakao_mc_netvlad_c128_moe4",
+            features=SIZES,
+            num_clusters=3,
+            hidden_dim=8,
+            learning_rate=0.05,
+            **shape,
+        ),
+        "lstm": lambda: helpers.build_small("frame_lstm", **shape),
+    }
+    paths = []
+    for name, build in builds.items():
+        model = build()
+        train = data.dataset_for_model(
+            model,
+            str(records / "frame/train*.tfrecord"),
+            batch_size=16,
+            repeat=True,
+        )
+        model.fit(train, steps_per_epoch=3, epochs=1, verbose=0)
+        paths.append(str(root / f"{name}.keras"))
+        model.save(paths[-1])
+    return paths
+
+
+def _best_by_hand(probs, labels, ids, width, size, **options):
+    """The ensemble a beam search must choose, from each member's own
+    predictions (``{path: (N, C)}``): every ensemble scored by the GAP of
+    the mixed probabilities, the beam followed by hand."""
+    combine = options.get("combine", "logits")
+    top_k = options.get("top_k", 20)
+    names = list(probs)
+    keep = np.ones(len(ids), bool)
+    if options.get("id_split"):
+        keep = data.in_split([i.decode() for i in ids], options["id_split"])
+
+    def score(members):
+        p = np.stack([probs[m][keep] for m in members]).astype("float64")
+        if combine == "logits":
+            p = np.clip(p, 1e-6, 1 - 1e-6)
+            p = 1 / (1 + np.exp(-np.mean(np.log(p) - np.log1p(-p), 0)))
+        else:
+            p = p.mean(0)
+        return metrics.gap(p, labels[keep], top_k=top_k)
+
+    def key(members):
+        order = [names.index(m) for m in members]
+        return (-score(members), len(members), order)
+
+    beam = sorted(([m] for m in names), key=key)[:width]
+    seen = list(beam)
+    for _ in range(1, size):
+        grown = {
+            tuple(m for m in names if m in (*members, extra))
+            for members in beam
+            for extra in names
+            if extra not in members
+        }
+        beam = sorted((list(g) for g in grown), key=key)[:width]
+        seen += beam
+    best = min(seen, key=key)
+    return best, score(best), int(keep.sum())
+
+
+def test_ensemble_select_flags(records, candidates, tmp_path, capsys):
+    validation = str(records / "frame/validate*.tfrecord")
+    out = tmp_path / "chosen.json"
+    argv = ["ensemble-select", *candidates, "--validation", validation]
+    # A beam of 3 over 3 candidates tries every ensemble.
+    argv += ["--beam-width", "3", "--size", "3", "--json", str(out)]
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    chosen = json.loads(out.read_text())
+    probs = {}
+    for path in candidates:
+        model = keras.saving.load_model(path)
+        probs[path], labels, ids = _good_videos(model, validation)
+    best, gap, videos = _best_by_hand(probs, labels, ids, 3, 3)
+    assert chosen["members"] == best
+    assert chosen["gap"] == pytest.approx(gap, abs=1e-9)
+    assert [len(b) for b in chosen["beams"]] == [3, 3, 1]
+    assert chosen["num_videos"] == videos == 24
+    printed = capsys.readouterr().out
+    assert f"chosen: {len(best)} members, gap {gap:.6f}" in printed
+    # The other flags: a greedy beam of at most 2, the mean probability,
+    # GAP@3, half the videos by id, in batches of 5, a bad record skipped.
+    bad = str(records / "bad/validate*.tfrecord")
+    argv = ["ensemble-select", *candidates, "--validation", bad]
+    argv += ["--beam-width", "1", "--size", "2", "--combine", "probabilities"]
+    argv += ["--top-k", "3", "--id-split", "holdout:0.5", "--batch-size", "5"]
+    argv += ["--on-error", "skip", "--json", str(out)]
+    assert cli.main(argv) == 0
+    chosen = json.loads(out.read_text())
+    options = dict(combine="probabilities", top_k=3, id_split="holdout:0.5")
+    best, gap, videos = _best_by_hand(probs, labels, ids, 1, 2, **options)
+    assert chosen["members"] == best
+    assert chosen["gap"] == pytest.approx(gap, abs=1e-9)
+    assert [len(b) for b in chosen["beams"]] == [1, 1]
+    assert chosen["combine"] == "probabilities" and chosen["top_k"] == 3
+    assert 0 < chosen["num_videos"] == videos < 24
+    # The bad record stops the search, naming its file (--on-error raise).
+    capsys.readouterr()
+    argv = ["ensemble-select", *candidates, "--validation", bad]
+    assert cli.main([*argv, "--on-error", "raise"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "validate0000.tfrecord" in err[0], err
 
 
 def _tune_argv(records, directory, *extra):

@@ -247,3 +247,126 @@ def test_the_gmsa_table_1_configurations_are_presets():
     # The paper's best model at the paper's size (61 MB).
     assert abs(model.count_params() * 4 / 2**20 - 61.11) < 0.01
     assert model.get_layer("rgb_encoder_0").get_config()["masks"] == "tp30"
+
+
+# Kim et al. 2018, sec. 4.2: Adam, learning rate 0.001, decay 0.95; no
+# early stopping is stated (the recipe's budget: the starter's 5 epochs
+# of the 3.9M training videos).
+def test_a_preset_brings_its_papers_training_recipe():
+    files = {"train": "x", "validation": "y"}
+    kakao = training.resolve_config(dict(files, model="kakao_mc_blstm_moe2"))
+    assert kakao["schedule"] == "decay"
+    assert kakao["learning_rate"] == 1e-3
+    assert (kakao["lr_decay"], kakao["lr_decay_examples"]) == (0.95, 4_000_000)
+    assert kakao["patience"] is None
+    # 5 x 3.9M videos in intervals of 10,000 steps of 64: 30.5 -> 31.
+    assert kakao["max_validations"] == 31
+    # The budget is in videos: twice the batch, half the intervals.
+    wider = training.resolve_config(
+        dict(files, model="kakao_ms_netvlad_c64_moe4", batch_size=128)
+    )
+    assert wider["max_validations"] == 16
+    # The model and its clipping come with the preset's options.
+    member = keras_gmsa.build_model(
+        "kakao_mc_netvlad_c128_moe4",
+        features={"rgb": 8, "audio": 4},
+        num_clusters=2,
+        hidden_dim=4,
+        num_classes=CLASSES,
+    )
+    recipe = presets.PRESETS["kakao_mc_netvlad_c128_moe4"].recipe
+    assert isinstance(
+        member.optimizer, type(keras.optimizers.get(recipe.optimizer))
+    )
+    assert member.optimizer.clipnorm == 1.0
+    # GMSA's Table 1 presets: Adam 2e-4, the plateau schedule, patience 5.
+    gmsa = training.resolve_config(dict(files, model="gateop_tp30"))
+    assert gmsa["schedule"] == "paper" and gmsa["learning_rate"] == 2e-4
+    assert (gmsa["patience"], gmsa["lr_patience"]) == (5, 3)
+    assert gmsa["max_validations"] == training.DEFAULTS["max_validations"]
+    # A model that is not a preset: the defaults.
+    plain = training.resolve_config(dict(files, model="kakao_blstm"))
+    assert plain == training.resolve_config(files) | {"model": "kakao_blstm"}
+    # A key the user sets is the user's, whichever layer sets it; the
+    # others stay the recipe's.
+    mine = training.resolve_config(
+        dict(files, model="gateop", schedule="paper"),
+        {"model": "kakao_mc_blstm_moe2", "patience": 5, "max_validations": 7},
+    )
+    assert (mine["schedule"], mine["patience"]) == ("paper", 5)
+    assert mine["max_validations"] == 7 and mine["learning_rate"] == 1e-3
+    # The resolved config (RUN_DIR/config.json) resolves to itself.
+    for config in (kakao, wider, mine):
+        assert training.resolve_config(json.loads(json.dumps(config))) == config
+    with pytest.raises(ValueError, match="patience"):
+        training.resolve_config(dict(files, patience=-1))
+
+
+def test_train_a_kakao_member_with_its_recipe_in_one_command(
+    records, tmp_path, capsys
+):
+    # The paper's recipe at test sizes: a learning rate of 0 holds the
+    # validation GAP still, which GMSA's patience 5 would stop after 6
+    # intervals; Kakao's recipe has no early stopping.
+    frames = str(records / "frame" / "*.tfrecord")
+    run_dir = tmp_path / "kakao"
+    argv = [
+        "train",
+        "--run-dir",
+        str(run_dir),
+        "--model",
+        "kakao_mc_blstm_moe2",
+        "--train",
+        frames,
+        "--validation",
+        frames,
+        "--num-classes",
+        str(CLASSES),
+        "--max-frames",
+        str(FRAMES),
+        "--batch-size",
+        "16",
+        "--validation-steps",
+        "1",
+        "--steps-per-validation",
+        "1",
+        "--max-validations",
+        "7",
+        "--learning-rate",
+        "0",
+        "--option",
+        "lstm_units=2",
+        "--no-tensorboard",
+    ]
+    assert cli.main(argv) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["schedule"] == "decay" and config["patience"] is None
+    assert (config["learning_rate"], config["max_validations"]) == (0.0, 7)
+    done = json.loads((run_dir / "done.json").read_text())
+    assert done["intervals"] == 7
+    model = keras.saving.load_model(run_dir / "final.keras")
+    assert model.name == "kakao_mc_blstm_moe2"
+    schedule = model.optimizer.get_config()["learning_rate"]["config"]
+    assert schedule["decay_rate"] == 0.95 and schedule["staircase"]
+    assert schedule["decay_steps"] == 4_000_000 // 16
+    assert model.optimizer.clipnorm == 5.0
+    # The same command, and the same run from Python, find it complete:
+    # the stored config is the recipe-resolved one.
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    assert "is complete" in capsys.readouterr().out
+    python = {
+        "model": "kakao_mc_blstm_moe2",
+        "train": frames,
+        "validation": frames,
+        "num_classes": CLASSES,
+        "max_frames": FRAMES,
+        "batch_size": 16,
+        "validation_steps": 1,
+        "steps_per_validation": 1,
+        "max_validations": 7,
+        "learning_rate": 0.0,
+        "model_options": {"lstm_units": 2},
+        "tensorboard": False,
+    }
+    assert training.train(python, str(run_dir)) == done

@@ -4,6 +4,7 @@ keras-gmsa demo                 synthetic data -> the GMSA models -> table
 keras-gmsa train --run-dir DIR  train (or resume) one model on record files
 keras-gmsa evaluate MODEL PAT   exact official metrics of a saved model
 keras-gmsa predict MODEL PAT    top-k labels, Kaggle CSV or JSON lines
+keras-gmsa ensemble-select M... beam search of ensemble members (val. GAP)
 keras-gmsa tune --directory DIR KerasTuner search of the GMSA masks
 keras-gmsa inspect KIND M PAT   the papers' figures (PNG) of a saved model
 keras-gmsa export MODEL DIR     TensorFlow SavedModel serving uint8 frames

@@ -9,6 +9,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "predict",
+    "ensemble_select",
     "tune",
     "inspect",
     "export",

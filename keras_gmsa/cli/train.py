@@ -5,7 +5,8 @@ from keras_gmsa.cli._common import parse_features
 from keras_gmsa.cli._common import parse_options
 
 # Config keys set by flags: (key, type, help). Their defaults are
-# `keras_gmsa.training.DEFAULTS` (a config file's values come between).
+# `keras_gmsa.training.DEFAULTS`; a preset's training recipe, then a config
+# file's values come between.
 FLAGS = (
     ("model", str, "a name of `keras-gmsa models` (models or presets)"),
     ("mask", str, "GMSA local mask kind: bd, tp or td (or a spec: tp30)"),
@@ -60,7 +61,10 @@ def add_parser(sub, parents):
         help="train or resume one model (config file and/or flags)",
         description="Trains one model on native records with the paper's "
         "schedule. Running the same command again resumes the run. Flags "
-        "win over --config, which wins over the defaults shown.",
+        "win over --config, which wins over a preset's training recipe "
+        "(e.g. --model kakao_mc_blstm_moe2: Adam 1e-3, x0.95 every 4M "
+        "videos, no early stopping, 5 epochs of 3.9M videos), which wins "
+        "over the defaults shown.",
     )
     p.add_argument("--run-dir", required=True, help="the run's directory")
     p.add_argument("--config", help="a JSON or TOML file of config keys")

@@ -96,7 +96,8 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
     Args:
         name: one of `list_models()`, e.g. ``"gateop"``, or a preset of
             `keras_gmsa.models.presets` (a paper's configuration, e.g.
-            ``"kakao_mc_blstm_moe2"``; options given here win).
+            ``"kakao_mc_blstm_moe2"``; options given here win; the model
+            is named after the preset unless ``name=`` is given).
         mask: local mask kind ``"bd"``, ``"tp"`` or ``"td"`` (default
             ``"tp"`` for GMSA models), a full spec such as ``"td60/4"``, or a
             list of per-head specs; see `keras_gmsa.masks`.
@@ -126,8 +127,12 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
     """
     preset = presets_lib.get_preset(name)
     if preset is not None:
-        # A paper configuration: the preset's options, the caller's on top.
-        name, options = preset.model, dict(preset.options, **options)
+        # A paper configuration: the preset's options, the caller's on top;
+        # the model named after the preset (unless the caller names it).
+        options = dict(preset.options, **options)
+        if options.get("name") is None:
+            options["name"] = name
+        name = preset.model
         # A preset's mask (GMSA Table 1), unless the caller gives one.
         preset_mask = {k: options.pop(k, None) for k in ("mask", "W", "L")}
         if mask is None and W is None and L is None:
