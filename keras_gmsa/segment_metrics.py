@@ -97,6 +97,24 @@ def segment_map(ranked, ratings, top_n=TOP_N):
     return float(np.mean(aps)) if aps else 0.0
 
 
+def ranking_keys(scores, arrival):
+    """int64 keys whose ascending order is the ranking: higher score
+    first, then earlier arrival.
+
+    A float32's bits, flipped so that unsigned order is float order
+    (-0.0 counts as 0.0), reversed for "higher first", fill bits 31-62;
+    the arrival number (< 2**31) the low ones.
+
+    Args:
+        scores: float32 array of any shape.
+        arrival: int64 array broadcastable to it.
+    """
+    bits = (np.asarray(scores, np.float32) + np.float32(0.0)).view(np.int32)
+    bits = bits.astype(np.int64)
+    ordered = np.where(bits >= 0, bits + 2**31, -1 - bits)  # [0, 2**32)
+    return ((2**32 - 1 - ordered) << 31) | np.asarray(arrival, np.int64)
+
+
 class SegmentEvaluator:
     """Streams segment scores into per-class top-n rankings.
 
@@ -104,14 +122,27 @@ class SegmentEvaluator:
     `update_from_model`), then `ranked` for the ranked lists (a 2019
     submission) or `result(ratings)` for `segment_map`.
 
+    Every class is handled at once: each segment's scores become int64
+    `ranking_keys` (score, then arrival), batches wait until
+    ``merge_size`` segments have come, and a merge keeps each class's
+    ``top_n`` smallest keys by a partial selection (`np.argpartition`),
+    a block of classes at a time. Memory: ``classes x (top_n +
+    merge_size)`` keys and scores plus the ids; the ranking is exactly
+    the full sort's, ties included.
+
     Args:
         num_classes: width of the score matrices.
         top_n: segments kept per class.
         classes: the class indices ranked (e.g. the 1000 of
             ``segment_label_ids.csv``); None: all.
+        merge_size: segments gathered between merges (None: ``top_n``,
+            at least 4096).
     """
 
-    def __init__(self, num_classes, top_n=TOP_N, classes=None):
+    # Classes selected together in a merge (bounds its temporaries).
+    BLOCK = 64
+
+    def __init__(self, num_classes, top_n=TOP_N, classes=None, merge_size=None):
         if not isinstance(top_n, int) or top_n < 1:
             raise ValueError(f"top_n must be a positive int; got {top_n!r}.")
         self.num_classes = int(num_classes)
@@ -124,57 +155,55 @@ class SegmentEvaluator:
             raise ValueError(
                 f"classes {bad[:5]} are outside [0, {self.num_classes})."
             )
+        self.merge_size = merge_size or max(top_n, 4096)
         self.reset()
 
     def reset(self):
-        self._seen = 0
-        # Per class: parallel arrays of kept scores, arrival numbers and
-        # segment ids, plus the batches not yet merged into them.
-        self._kept = {
-            c: (
-                np.zeros(0, np.float32),
-                np.zeros(0, np.int64),
-                np.zeros(0, object),
-            )
-            for c in self.classes
-        }
-        self._pending = {c: [] for c in self.classes}
+        self._ids = []
+        # (classes, kept) keys of each class's best segments so far, and
+        # the (segments, classes) score batches not yet merged into them.
+        self._kept = np.zeros((len(self.classes), 0), np.int64)
+        self._pending = []
         self._pending_size = 0
+        return self
 
     def update(self, segment_ids, scores):
         """Adds ``len(segment_ids)`` segments and their ``(S, C)`` scores."""
         scores = np.asarray(scores, np.float32)
-        ids = np.empty(len(segment_ids), object)
-        ids[:] = [
-            s.decode() if isinstance(s, bytes) else str(s) for s in segment_ids
-        ]
-        if scores.shape != (len(ids), self.num_classes):
+        if scores.shape != (len(segment_ids), self.num_classes):
             raise ValueError(
-                f"scores must be ({len(ids)}, {self.num_classes}); got "
-                f"{scores.shape}."
+                f"scores must be ({len(segment_ids)}, {self.num_classes}); "
+                f"got {scores.shape}."
             )
-        arrival = np.arange(self._seen, self._seen + len(ids), dtype=np.int64)
-        self._seen += len(ids)
-        for c in self.classes:
-            self._pending[c].append((scores[:, c], arrival, ids))
-        self._pending_size += len(ids)
-        if self._pending_size >= self.top_n:
+        if len(self._ids) + len(segment_ids) >= 2**31:
+            raise ValueError("A SegmentEvaluator ranks < 2**31 segments.")
+        self._ids.extend(
+            s.decode() if isinstance(s, bytes) else str(s) for s in segment_ids
+        )
+        if len(self.classes) != self.num_classes:
+            scores = scores[:, self.classes]
+        self._pending.append(scores)
+        self._pending_size += len(scores)
+        if self._pending_size >= self.merge_size:
             self._merge()
         return self
 
     def _merge(self):
-        for c in self.classes:
-            if not self._pending[c]:
-                continue
-            parts = [self._kept[c]] + self._pending[c]
-            scores = np.concatenate([p[0] for p in parts])
-            arrival = np.concatenate([p[1] for p in parts])
-            ids = np.concatenate([p[2] for p in parts])
-            # Best first: higher score, then earlier arrival.
-            order = np.lexsort((arrival, -scores))[: self.top_n]
-            self._kept[c] = (scores[order], arrival[order], ids[order])
-            self._pending[c] = []
-        self._pending_size = 0
+        if not self._pending:
+            return
+        scores = np.concatenate(self._pending)
+        first = len(self._ids) - len(scores)
+        arrival = np.arange(first, len(self._ids), dtype=np.int64)
+        self._pending, self._pending_size = [], 0
+        kept = []
+        for b in range(0, len(self.classes), self.BLOCK):
+            new = ranking_keys(scores[:, b : b + self.BLOCK].T, arrival)
+            block = np.concatenate([self._kept[b : b + self.BLOCK], new], 1)
+            if block.shape[1] > self.top_n:
+                cut = np.argpartition(block, self.top_n - 1, axis=1)
+                block = np.take_along_axis(block, cut[:, : self.top_n], 1)
+            kept.append(block)
+        self._kept = np.concatenate(kept) if kept else self._kept
 
     def update_from_model(self, model, dataset, steps=None):
         """Scores the segments of `dataset` with `model` and adds them.
@@ -196,11 +225,45 @@ class SegmentEvaluator:
     def ranked(self):
         """``{class: [segment id, ...]}``, each class's best first."""
         self._merge()
-        return {c: self._kept[c][2].tolist() for c in self.classes}
+        order = np.sort(self._kept, axis=1) & (2**31 - 1)
+        ids = np.asarray(self._ids, dtype=object)
+        return {c: ids[order[i]].tolist() for i, c in enumerate(self.classes)}
 
     def result(self, ratings):
-        """`segment_map` of the rankings against `ratings`."""
-        return segment_map(self.ranked(), ratings, self.top_n)
+        """`segment_map` of the rankings against `ratings`, computed on
+        the kept arrays (no per-segment Python): equal to
+        ``segment_map(self.ranked(), ratings, self.top_n)``."""
+        self._merge()
+        if len(set(self._ids)) != len(self._ids):
+            # segment_map names the repeated segment.
+            return segment_map(self.ranked(), ratings, self.top_n)
+        arrival = {sid: i for i, sid in enumerate(self._ids)}
+        rated = {}  # class -> (arrivals, ratings) of its rated segments
+        positives = {}
+        for (sid, c), score in ratings.items():
+            c = int(c)
+            positives[c] = positives.get(c, 0) + (score > 0)
+            if sid in arrival:
+                rated.setdefault(c, ([], []))
+                rated[c][0].append(arrival[sid])
+                rated[c][1].append(score > 0)
+        order = np.sort(self._kept, axis=1) & (2**31 - 1)
+        aps = []
+        for i, c in enumerate(self.classes):
+            if not positives.get(c):
+                continue
+            if c not in rated:
+                aps.append(0.0)
+                continue
+            where, hit = (np.asarray(x) for x in rated[c])
+            sort = np.argsort(where)
+            where, hit = where[sort], hit[sort]
+            at = np.searchsorted(where, order[i]).clip(max=len(where) - 1)
+            found = where[at] == order[i]
+            hits = hit[at[found]]
+            precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+            aps.append(float(precision[hits].sum()) / positives[c])
+        return float(np.mean(aps)) if aps else 0.0
 
 
 class StarterSegmentLists:

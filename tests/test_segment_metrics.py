@@ -87,21 +87,25 @@ def _exact_ranking(ids, scores, c, top_n):
 def test_the_streaming_evaluator_equals_the_exact_metric(rng):
     num, classes, top_n = 600, 5, 40
     ids = [f"v{i // 7}:{5 * (i % 7)}" for i in range(num)]
-    # Scores on a coarse grid: many ties, broken by arrival.
-    scores = np.round(rng.random((num, classes)), 2).astype(np.float32)
+    # Scores on a coarse grid: many ties, broken by arrival; negative
+    # scores, -0.0 (equal to 0.0) and extremes too.
+    scores = np.round(rng.random((num, classes)) * 2 - 1, 1).astype("float32")
+    scores[::11, 0] = -0.0
+    scores[1::13, 1] = np.float32(3.4e38)
+    scores[2::17, 2] = np.float32(-3.4e38)
     ratings = {}
     for i in rng.choice(num, 300, replace=False):
         ratings[(ids[i], int(rng.integers(classes)))] = float(
             rng.random() < 0.5
         )
-    evaluator = metrics.SegmentEvaluator(classes, top_n=top_n)
+    evaluator = metrics.SegmentEvaluator(classes, top_n=top_n, merge_size=50)
+    evaluator.BLOCK = 2  # merges by blocks of classes, as at full size
     for start in range(0, num, 37):  # uneven batches
         evaluator.update(ids[start : start + 37], scores[start : start + 37])
-        # Memory: at most top_n kept per class, plus less than top_n
+        # Memory: at most top_n kept per class, plus less than merge_size
         # segments waiting to be merged.
-        kept = sum(len(k[0]) for k in evaluator._kept.values())
-        assert kept <= classes * top_n
-        assert evaluator._pending_size < top_n
+        assert evaluator._kept.shape[1] <= top_n
+        assert evaluator._pending_size < 50
     ranked = evaluator.ranked()
     exact = {c: _exact_ranking(ids, scores, c, top_n) for c in range(classes)}
     assert ranked == exact
