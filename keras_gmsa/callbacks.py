@@ -12,6 +12,9 @@
   run neither restarts its patience nor overwrites a better checkpoint.
 - `paper_schedule`: the schedule of Sahu and Goyal (2022) as a list of
   callbacks.
+- `TorchReduceLROnPlateau`: `keras.callbacks.ReduceLROnPlateau` with the
+  rules of PyTorch's ``torch.optim.lr_scheduler.ReduceLROnPlateau``, the
+  scheduler of the GMSA paper's PyTorch code (``plateau="pytorch"``).
 
 "Validate every N steps" is written the Keras way: train on a repeating
 dataset with ``steps_per_epoch=N``; one Keras epoch is then one validation
@@ -28,6 +31,7 @@ import numpy as np
 
 from keras_gmsa import constants
 from keras_gmsa import metrics as metrics_lib
+from keras_gmsa.training import PLATEAUS
 
 
 def _numpy_batches(dataset):
@@ -135,6 +139,128 @@ class OfficialMetrics(keras.callbacks.Callback):
             return
         for key, value in self.evaluate().items():
             logs[self.prefix + key] = value
+
+
+class TorchReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """`keras.callbacks.ReduceLROnPlateau` that drops the learning rate
+    when PyTorch's ``ReduceLROnPlateau`` does.
+
+    Two rules differ between the frameworks for the same arguments:
+
+    - Patience. PyTorch drops once the number of evaluations without
+      improvement exceeds ``patience`` (``num_bad_epochs > patience``);
+      Keras once it reaches it (``wait >= patience``). With patience 3,
+      Keras drops at the third evaluation without improvement, PyTorch at
+      the fourth. Here `patience` is PyTorch's.
+    - Improvement. PyTorch's default ``threshold_mode="rel"`` counts a
+      value as better than the best when it beats ``best * (1 +
+      threshold)`` (mode max; ``best * (1 - threshold)`` in mode min);
+      Keras' ``min_delta`` is absolute. ``threshold_mode="abs"`` makes
+      the threshold absolute here too.
+
+    As in PyTorch, a drop that would change the rate by ``eps`` or less
+    is skipped. There is no cooldown (PyTorch's default, and the paper's
+    schedule's). The counters are Keras' (``wait``, ``best``), so
+    `ScheduleState` carries them across a resumed run.
+
+    Args:
+        monitor: the log key to follow.
+        mode: ``"max"`` or ``"min"``.
+        factor: the drop factor.
+        patience: evaluations without improvement that are tolerated;
+            the rate drops at the next one.
+        threshold: the improvement threshold (PyTorch's 1e-4).
+        threshold_mode: ``"rel"`` (PyTorch's default) or ``"abs"``.
+        min_lr: the lowest learning rate.
+        eps: the smallest change of the rate that is applied.
+        verbose: print a line at each drop.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        mode="min",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        min_lr=0.0,
+        eps=1e-8,
+        verbose=0,
+    ):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}.")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"threshold_mode must be 'rel' or 'abs'; got "
+                f"{threshold_mode!r}."
+            )
+        # Keras drops when `wait` reaches its patience: one more than
+        # PyTorch's tolerated count.
+        super().__init__(
+            monitor=monitor,
+            factor=factor,
+            patience=patience + 1,
+            verbose=verbose,
+            mode=mode,
+            min_delta=threshold if threshold_mode == "abs" else 0.0,
+            min_lr=min_lr,
+        )
+        self.torch_patience = patience
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.eps = eps
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if self.threshold_mode == "abs" or reference_value is None:
+            return super()._is_improvement(monitor_value, reference_value)
+        if self.mode == "max":
+            return monitor_value > reference_value * (1.0 + self.threshold)
+        return monitor_value < reference_value * (1.0 - self.threshold)
+
+    def _reduce_optimizer_lr(self, optimizer, epoch, name=""):
+        old_lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        if old_lr - new_lr <= self.eps:
+            return False
+        return super()._reduce_optimizer_lr(optimizer, epoch, name)
+
+
+def plateau_callback(plateau, monitor, patience, factor, min_lr=0.0):
+    """The learning-rate drops of a plateau schedule (mode max).
+
+    Args:
+        plateau: ``"keras"``: `keras.callbacks.ReduceLROnPlateau` (drops
+            at the `patience`-th evaluation without an improvement of at
+            least 1e-4, absolute); ``"pytorch"``: `TorchReduceLROnPlateau`
+            (at the next one; an improvement is a rise of 1e-4 relative).
+        monitor: the log key.
+        patience: evaluations without improvement.
+        factor: the drop factor.
+        min_lr: the lowest learning rate.
+
+    Returns:
+        The callback.
+    """
+    if plateau not in PLATEAUS:
+        raise ValueError(f"plateau must be one of {PLATEAUS}; got {plateau!r}.")
+    if plateau == "pytorch":
+        return TorchReduceLROnPlateau(
+            monitor=monitor,
+            mode="max",
+            factor=factor,
+            patience=patience,
+            min_lr=min_lr,
+            verbose=1,
+        )
+    return keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor,
+        mode="max",
+        factor=factor,
+        patience=patience,
+        min_lr=min_lr,
+        verbose=1,
+    )
 
 
 _STATE_ATTRIBUTES = {
@@ -371,6 +497,7 @@ def paper_schedule(
     terminate_on_nan=True,
     writer=True,
     metrics=None,
+    plateau="keras",
 ):
     """The training schedule of the GMSA paper as Keras callbacks.
 
@@ -408,10 +535,17 @@ def paper_schedule(
         metrics: the callback that writes `monitor` into the logs (None:
             `OfficialMetrics` on `validation_data`; `SegmentMetrics` for
             the 2019 task, with ``monitor="val_segment_map"``).
+        plateau: whose rules the learning-rate drops follow: ``"keras"``
+            (`keras.callbacks.ReduceLROnPlateau`) or ``"pytorch"``
+            (`TorchReduceLROnPlateau`, as the paper's PyTorch scheduler:
+            one evaluation later for the same `lr_patience`, relative
+            threshold). See `plateau_callback`.
 
     Returns:
         A list of callbacks, in the order they must run.
     """
+    if plateau not in PLATEAUS:
+        raise ValueError(f"plateau must be one of {PLATEAUS}; got {plateau!r}.")
     if metrics is None:
         metrics = OfficialMetrics(validation_data, steps=validation_steps)
     callbacks = [metrics]
@@ -419,14 +553,7 @@ def paper_schedule(
         callbacks.append(keras.callbacks.TerminateOnNaN())
     if lr_patience is not None:
         callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor,
-                mode="max",
-                factor=lr_factor,
-                patience=lr_patience,
-                min_lr=min_lr,
-                verbose=1,
-            )
+            plateau_callback(plateau, monitor, lr_patience, lr_factor, min_lr)
         )
     callbacks.append(
         keras.callbacks.EarlyStopping(

@@ -111,6 +111,11 @@ EFFECTS = {
     "train --patience": TRAIN_KEYS + [SCHEDULE],
     "train --lr-patience": TRAIN_KEYS + [SCHEDULE],
     "train --lr-factor": TRAIN_KEYS + [SCHEDULE],
+    "train --plateau": TRAIN_KEYS
+    + [
+        "tests/test_schedule.py::"
+        "test_train_plateau_pytorch_drops_one_interval_later"
+    ],
     "train --schedule": TRAIN_KEYS
     + [PROTOCOLS + "test_train_with_the_decay_schedule"],
     "train --lr-decay": TRAIN_KEYS
@@ -325,6 +330,40 @@ def test_the_demo_rows_are_the_demos():
     from keras_gmsa.cli import demo as demo_cli
 
     assert list(demo_cli.ROWS) == [row for row, _, _ in demo.MODELS]
+
+
+def test_the_demo_names_the_papers_configuration_next_to_its_numbers():
+    # The demo trains its local-attention models with TP2; the numbers it
+    # prints next to them are Table 1's columns of other masks (GateAtt:
+    # TD80^5), and each row says which.
+    from keras_gmsa import demo
+    from keras_gmsa.models import presets
+
+    columns = {
+        "shareatt": ("ShareAtt TP10/30/60/80", "shareatt_tp"),
+        "gateatt": ("GateAtt TD80^5", "gateatt_td80_5"),
+        "gateop": ("GateOp TP30", "gateop_tp30"),
+    }
+    assert demo.paper_row("baseline")["model"] == "Baseline"
+    for name, (label, preset) in columns.items():
+        paper = demo.paper_row(name)
+        assert paper["model"] == label
+        scores = f"{paper['gap']:.2f} / {paper['map']:.2f}"
+        assert scores in presets.PRESETS[preset].description, name
+    row = dict(
+        label="gateatt TP2",
+        gap=0.5,
+        map=0.5,
+        perr=0.5,
+        hit_at_one=0.5,
+        local_gap=0.5,
+        seconds_per_epoch=1.0,
+        weights_mb=1.0,
+        paper=demo.paper_row("gateatt"),
+    )
+    line = demo._table([row]).splitlines()[-1]
+    assert line.startswith("| gateatt TP2 |")
+    assert "|| GateAtt TD80^5 | 85.30 | 45.31 |" in line
 
 
 # ----------------------------------------------------------------- records
@@ -573,6 +612,7 @@ FLAG_VALUES = {
     "patience": ("17", 17),
     "lr_patience": ("18", 18),
     "lr_factor": ("0.25", 0.25),
+    "plateau": ("pytorch", "pytorch"),
     "lr_decay": ("0.5", 0.5),
     "lr_decay_examples": ("19", 19),
     "schedule": ("decay", "decay"),
@@ -1266,6 +1306,9 @@ def test_demo_flags(tmp_path, capsys):
     assert len(rows) == 3
     assert rows[1].startswith("| baseline |")
     assert rows[2].startswith("| baseline + sinusoidal positions |")
+    # Next to each, the paper's configuration and its Table 1 numbers.
+    assert "|| paper model | GAP |" in rows[0]
+    assert all("|| Baseline | 85.07 | 44.61 |" in row for row in rows[1:])
     # --cache-dir holds the shards of --train-videos/--test-videos/--seed.
     (data_dir,) = os.listdir(cache)
     assert data_dir.endswith("-n40-24-s3")

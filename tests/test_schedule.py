@@ -110,3 +110,122 @@ def test_a_rising_gap_is_an_improvement_and_a_falling_one_is_not(tmp_path):
     assert model.stop_training
     lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     assert lr < 1e-3
+
+
+# A validation GAP per interval, made by hand: a first plateau, a rise of
+# 9e-5 (below Keras' absolute min_delta of 1e-4, above PyTorch's relative
+# threshold 1e-4 x 0.81 = 8.1e-5), a second plateau.
+GAPS = [0.80, 0.81, 0.81, 0.805, 0.81, 0.80, 0.81009, 0.81, 0.81, 0.81, 0.81]
+
+
+def _drops(callback, gaps):
+    """The intervals (0-based) at whose end `callback` drops the rate."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    callback.set_model(model)
+    callback.on_train_begin()
+    drops, rate = [], 1e-3
+    for epoch, gap in enumerate(gaps):
+        callback.on_epoch_end(epoch, {"val_gap": gap})
+        now = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        if not np.isclose(now, rate):
+            drops.append(epoch)
+            rate = now
+    return drops
+
+
+def test_keras_and_pytorch_plateaus_drop_at_their_own_intervals():
+    # Patience 3, the paper's. Keras counts an evaluation without an
+    # improvement of 1e-4 (absolute) and drops at the third; PyTorch drops
+    # when more than 3 have passed (the fourth), and an improvement is a
+    # rise of 1e-4 relative.
+    keras_drops = _drops(
+        callbacks_lib.plateau_callback("keras", "val_gap", 3, 0.1), GAPS
+    )
+    torch_drops = _drops(
+        callbacks_lib.plateau_callback("pytorch", "val_gap", 3, 0.1), GAPS
+    )
+    # Keras: best 0.81 at interval 1; 2, 3, 4 do not improve -> drop after
+    # 4; 5 .. 7 (0.81009 is not 1e-4 higher) -> drop after 7; 8, 9, 10 ->
+    # drop after 10.
+    assert keras_drops == [4, 7, 10]
+    # PyTorch: 2 .. 5 -> drop after 5; 0.81009 is a new best at 6; 7 .. 10
+    # -> drop after 10.
+    assert torch_drops == [5, 10]
+    torch = pytest.importorskip("torch")
+    # The same sequence through PyTorch's own scheduler.
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=0.1, patience=3
+    )
+    reference, rate = [], 1e-3
+    for epoch, gap in enumerate(GAPS):
+        scheduler.step(gap)
+        if not np.isclose(optimizer.param_groups[0]["lr"], rate):
+            reference.append(epoch)
+            rate = optimizer.param_groups[0]["lr"]
+    assert torch_drops == reference
+
+
+def _plateau_run(records, run_dir, plateau):
+    train, validation = records
+    code = cli.main(
+        [
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--model",
+            "frame_logistic",
+            "--train",
+            train,
+            "--validation",
+            validation,
+            "--num-classes",
+            str(CLASSES),
+            "--max-frames",
+            str(FRAMES),
+            "--batch-size",
+            "16",
+            "--validation-batch-size",
+            "4",
+            "--validation-steps",
+            "1",
+            "--learning-rate",
+            "3e-8",
+            "--steps-per-validation",
+            "2",
+            "--max-validations",
+            "10",
+            "--patience",
+            "5",
+            "--lr-patience",
+            "1",
+            "--lr-factor",
+            "0.5",
+            "--plateau",
+            plateau,
+            "--no-tensorboard",
+        ]
+    )
+    assert code == 0
+    with open(run_dir / "history.csv") as f:
+        return [float(r["learning_rate"]) for r in csv.DictReader(f)]
+
+
+def test_train_plateau_pytorch_drops_one_interval_later(records, tmp_path):
+    # At lr 3e-8 the validation GAP does not improve after the first
+    # interval; early stopping ends both runs after 6 intervals. Each row
+    # logs the rate its interval trained with.
+    keras_rates = _plateau_run(records, tmp_path / "keras", "keras")
+    torch_rates = _plateau_run(records, tmp_path / "pytorch", "pytorch")
+    # Keras (lr patience 1): a drop at the end of every interval from the
+    # second on.
+    np.testing.assert_allclose(
+        keras_rates, [3e-8, 3e-8, 1.5e-8, 7.5e-9, 3.75e-9, 1.875e-9], rtol=1e-5
+    )
+    # PyTorch: the first drop one interval later; the second would change
+    # the rate by 7.5e-9, not more than PyTorch's eps (1e-8): skipped.
+    np.testing.assert_allclose(
+        torch_rates, [3e-8, 3e-8, 3e-8, 1.5e-8, 1.5e-8, 1.5e-8], rtol=1e-5
+    )

@@ -36,6 +36,12 @@ FLAGS = (
     ("patience", int, "intervals without a better GAP before stopping"),
     ("lr_patience", int, "intervals without a better GAP before a drop"),
     ("lr_factor", float, "learning-rate drop factor"),
+    (
+        "plateau",
+        str,
+        "keras or pytorch: whose rules time the plateau drops (pytorch: one "
+        "interval later, relative threshold; the GMSA paper's framework)",
+    ),
     ("lr_decay", float, "--schedule decay: factor per --lr-decay-examples"),
     ("lr_decay_examples", int, "--schedule decay: videos per decay step"),
     ("schedule", str, "paper (plateau drops), constant or decay"),

@@ -23,9 +23,15 @@ class AttentionCluster(keras.layers.Layer):
         average:  a_n = 1 / T_real        (the paper's control)
         v_n = sum_t a_n[t] x_t
 
-    ``b_n`` (fc1) and ``b2_n`` (fc2) hold one bias per frame position, as
-    in eq. 4-5 (they are L-dimensional); ``position_bias=False`` drops
-    them. Padded frames (``frame_mask`` False) get no weight. With
+    By default the scores have no bias (``b_n = b2_n = 0``): the weights
+    depend on each frame's features only, and the layer is order-free
+    (permuting the frames permutes the weights and leaves the output
+    unchanged), as the paper's sets of local features are. Eq. 4-5 write
+    ``b`` and ``b_2`` as L-dimensional, one bias per frame position;
+    ``position_bias=True`` learns them, which makes the weights depend on
+    where a frame sits. The authors' Flash-MNIST code has one bias per
+    unit, the same for every frame, which the softmax cancels: the
+    default. Padded frames (``frame_mask`` False) get no weight. With
     ``shifting=True`` each unit is then shifted and normalised (eq. 7):
 
         v_n <- (alpha_n v_n + beta_n) / (sqrt(N) ||alpha_n v_n + beta_n||)
@@ -42,8 +48,9 @@ class AttentionCluster(keras.layers.Layer):
             or ``"average"`` (eq. 3; repeated N times, the paper's control).
         hidden_units: H of the fc2 scorer (10 in the paper).
         shifting: apply the shifting operation (eq. 7).
-        position_bias: learn a bias per frame position in the scorer;
-            needs a known number of frames.
+        position_bias: learn a bias per frame position in the scorer
+            (eq. 4-5's L-dimensional ``b``); needs a known number of
+            frames. False (the default) keeps the layer order-free.
         epsilon: added to the squared norm in the shifting operation.
         alpha_initializer, beta_initializer: of the shifting scalars.
 
@@ -73,7 +80,7 @@ class AttentionCluster(keras.layers.Layer):
         scoring="fc1",
         hidden_units=10,
         shifting=True,
-        position_bias=True,
+        position_bias=False,
         epsilon=1e-12,
         alpha_initializer="ones",
         beta_initializer="zeros",
@@ -227,3 +234,13 @@ class AttentionCluster(keras.layers.Layer):
             ),
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        """The layer of a saved config. Every config the layer writes has
+        ``position_bias``, so a saved layer loads with its own setting; a
+        config without it gets True, the default before the order-free
+        one."""
+        config = dict(config)
+        config.setdefault("position_bias", True)
+        return super().from_config(config)

@@ -19,6 +19,15 @@ Choices the paper leaves open, or that change for YouTube-8M:
 - ``train_sample`` keeps 80% of the real frames in training, the paper's
   20 of 25 on Kinetics; ``None`` turns the augmentation off.
 - The paper's RMSProp (lr 1e-3, gradient norm clipped to 5) is used.
+- The scorers have no per-position bias (``position_bias=False``): the
+  model is order-free, as the paper's sets of local features and the
+  authors' code are; ``position_bias=True`` learns eq. 4's
+  L-dimensional ``b`` as written.
+- The shifting scalars start at alpha = 1, beta = 0 (each unit starts as
+  its plain normalised pooling); the paper gives no initialisation, the
+  authors' Flash-MNIST code draws both from N(0, N^-1/2):
+  ``alpha_initializer=keras.initializers.RandomNormal(stddev=N**-0.25)``
+  (and the same for beta) does that.
 
 Every choice here that can change a result, with the paper's words and
 ours, is listed in docs/faithfulness.md.
@@ -45,7 +54,9 @@ def build_attention_cluster(
     scoring="fc1",
     hidden_units=10,
     shifting=True,
-    position_bias=True,
+    position_bias=False,
+    alpha_initializer="ones",
+    beta_initializer="zeros",
     train_sample=0.8,
     dropout=0.5,
     learning_rate=1e-3,
@@ -78,6 +89,8 @@ def build_attention_cluster(
             hidden_units=opts["hidden_units"],
             shifting=opts["shifting"],
             position_bias=opts["position_bias"],
+            alpha_initializer=opts["alpha_initializer"],
+            beta_initializer=opts["beta_initializer"],
             dtype=opts.get("dtype_policy"),
             name=f"{key}_cluster",
         )(x, frame_mask=frame_mask)

@@ -195,7 +195,9 @@ def finish(inputs, outputs, name, opts, optimizer=None):
     to the norm ``opts["clipnorm"]`` when set: their global norm with
     ``clipping="global"`` (Keras' ``global_clipnorm``), each tensor's own
     norm with ``clipping="per_tensor"`` (Keras' ``clipnorm``, the starter
-    code's ``clip_gradient_norms``); uncompiled with ``compile=False``."""
+    code's ``clip_gradient_norms``); uncompiled with ``compile=False``.
+    A builder with an ``adam_epsilon`` option passes it as the optimizer's
+    ``epsilon``."""
     model = keras.Model(inputs, outputs, name=opts["name"] or name)
     if opts["compile"]:
         clip = {}
@@ -207,6 +209,8 @@ def finish(inputs, outputs, name, opts, optimizer=None):
         if opts.get("clipnorm"):
             key = "global_clipnorm" if clipping == "global" else "clipnorm"
             clip[key] = float(opts["clipnorm"])
+        if opts.get("adam_epsilon") is not None:
+            clip["epsilon"] = float(opts["adam_epsilon"])
         optimizer = (optimizer or keras.optimizers.Adam)(
             opts["learning_rate"], **clip
         )

@@ -14,7 +14,14 @@ Default widths. The paper reports disk sizes 48.9 MB (baseline), 50.2
 as wide as the modality (``ff_multiplier=1``) and a 1280-unit hidden layer
 the float32 weights are 48.92 MiB; GateAtt adds 2 x 300^2 per modality
 (+1.37 MiB) and GateOp 3 x D^2 + D per modality (+12.20 MiB), the paper's
-+1.3 and +12.1.
++1.3 and +12.1. Through those deltas the sizes fix the attention width
+(the feature width, no projection) and T = 300; they do not fix the
+number of heads (no weights depend on it) nor how the rest is split
+between the feed-forward and the hidden layer: ``ff_multiplier=2`` with
+``hidden_dim=855`` gives the same 48.92 / 50.29 / 61.11 MiB.
+
+``adam_epsilon`` is Keras' Adam epsilon (1e-7); the paper trained with
+PyTorch, whose Adam has 1e-8 (``adam_epsilon=1e-8``).
 
 Every choice here that can change a result, with the paper's words and
 ours, is listed in docs/faithfulness.md.
@@ -167,6 +174,7 @@ def build_gmsa_model(
     gate_use_bias=False,
     l2=0.0,
     learning_rate=2e-4,
+    adam_epsilon=1e-7,
     **shared,
 ):
     """Builds one of the GMSA family; see `keras_gmsa.build_model`.

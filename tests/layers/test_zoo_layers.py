@@ -22,17 +22,31 @@ def _masked_softmax(scores, mask):
 # ---------------------------------------------------------------- clusters
 
 
+@pytest.mark.parametrize("position_bias", [False, True])
 @pytest.mark.parametrize("scoring", ["fc1", "fc2", "average"])
-def test_attention_cluster_matches_equations_2_to_5(rng, scoring):
+def test_attention_cluster_matches_equations_2_to_5(
+    rng, scoring, position_bias
+):
     x, mask = frames_and_mask(rng, 3, 7, 5, [7, 4, 1])
-    layer = layers.AttentionCluster(4, scoring=scoring, shifting=False)
+    layer = layers.AttentionCluster(
+        4, scoring=scoring, shifting=False, position_bias=position_bias
+    )
+    layer(x, frame_mask=mask)
+    # Random values everywhere (the position biases start at zero).
+    layer.set_weights(
+        [rng.normal(size=w.shape).astype("float32") for w in layer.weights]
+    )
     out, weights = layer(x, frame_mask=mask, return_attention=True)
     w = {v.path.split("/")[-1]: to_numpy(v) for v in layer.weights}
+    # Eq. 4-5's L-dimensional b, only with position_bias (never for the
+    # average, which has no scores).
+    assert ("b" in w) == (position_bias and scoring != "average")
+    bias = w.get("b", 0.0)
     if scoring == "fc1":
-        scores = x @ w["w"] + w["b"]
+        scores = x @ w["w"] + bias
     elif scoring == "fc2":
         hidden = np.tanh(x @ w["w1"] + w["b1"]).reshape(3, 7, 4, 10)
-        scores = (hidden * w["w2"]).sum(-1) + w["b"]
+        scores = (hidden * w["w2"]).sum(-1) + bias
     else:
         scores = np.zeros((3, 7, 4))
     expected_a = _masked_softmax(scores.transpose(0, 2, 1), mask[:, None, :])
@@ -86,7 +100,33 @@ def test_attention_cluster_ignores_padding_and_round_trips(rng):
     with pytest.raises(ValueError, match="scoring"):
         layers.AttentionCluster(2, scoring="fc3")
     with pytest.raises(ValueError, match="known number of frames"):
-        layers.AttentionCluster(2)(keras.Input((None, 4)))
+        layers.AttentionCluster(2, position_bias=True)(keras.Input((None, 4)))
+    # The order-free default takes any number of frames.
+    assert layers.AttentionCluster(2)(keras.Input((None, 4))).shape == (
+        None,
+        8,
+    )
+
+
+@pytest.mark.parametrize("scoring", ["fc1", "fc2"])
+def test_attention_cluster_is_order_free_by_default(rng, scoring):
+    # The paper's local features are a set (sec. 3.1): permuting a video's
+    # frames must not change its representation, whatever the weights.
+    # With position_bias=True (eq. 4-5's per-position b) it does.
+    x, mask = frames_and_mask(rng, 2, 6, 4, [6, 4])
+    order = np.array([3, 0, 2, 1, 5, 4])  # real frames of both stay real
+    order_2 = np.array([2, 0, 3, 1, 4, 5])
+    shuffled = np.stack([x[0, order], x[1, order_2]])
+    for position_bias, free in ((None, True), (True, False)):
+        options = {} if position_bias is None else dict(position_bias=True)
+        layer = layers.AttentionCluster(3, scoring=scoring, **options)
+        layer(x, frame_mask=mask)
+        layer.set_weights(
+            [rng.normal(size=w.shape).astype("float32") for w in layer.weights]
+        )
+        out = to_numpy(layer(x, frame_mask=mask))
+        moved = to_numpy(layer(shuffled, frame_mask=mask))
+        assert np.allclose(out, moved, atol=1e-5) == free, position_bias
 
 
 def test_random_frame_subset_samples_real_frames_only_in_training():

@@ -214,6 +214,31 @@ def test_default_widths_reproduce_the_paper_sizes(name, params, mib):
     assert model.get_layer("rgb").output.dtype == "uint8"
 
 
+@pytest.mark.parametrize("name, mib", [("baseline", 48.92), ("gateop", 61.11)])
+def test_the_sizes_do_not_fix_the_feed_forward_and_hidden_widths(name, mib):
+    # docs/faithfulness.md: twice the feature width in the feed-forward and
+    # a 855-unit hidden layer weigh what the defaults weigh (to 0.01 MiB),
+    # and the number of heads changes no weight.
+    other = keras_gmsa.build_model(
+        name, ff_multiplier=2, hidden_dim=855, compile=False
+    )
+    assert round(other.count_params() * 4 / 2**20, 2) == mib
+    heads = keras_gmsa.build_model(name, num_heads=4, compile=False)
+    default = keras_gmsa.build_model(name, compile=False)
+    assert heads.count_params() == default.count_params()
+
+
+def test_gmsa_adam_epsilon_is_an_option():
+    # Keras' Adam epsilon (1e-7) by default; the paper's PyTorch Adam has
+    # 1e-8. The option reaches the optimizer and its config (what a .keras
+    # file stores).
+    default = helpers.build_small("gateop")
+    assert default.optimizer.epsilon == pytest.approx(1e-7)
+    model = helpers.build_small("gateop", adam_epsilon=1e-8)
+    assert model.optimizer.epsilon == pytest.approx(1e-8)
+    assert model.optimizer.get_config()["epsilon"] == pytest.approx(1e-8)
+
+
 @pytest.mark.slow
 def test_users_script_gateop_tp30_trains_at_full_size(rng):
     model = keras_gmsa.build_model("gateop", mask="tp", W=30)

@@ -109,6 +109,41 @@ def test_trains_on_records_saves_and_loads(case, records, tmp_path):
         np.testing.assert_allclose(moved[short], before[short], atol=1e-5)
 
 
+def test_attention_clusters_are_order_free_by_default(records):
+    # The paper's sets of local features (and the authors' code) have no
+    # per-position bias: shuffling each video's real frames leaves its
+    # prediction unchanged, whatever the weights.
+    model = keras_gmsa.build_model(
+        "attention_cluster",
+        num_classes=CLASSES,
+        max_frames=FRAMES,
+        compile=False,
+        **CASES["attention_cluster"],
+    )
+    for key in ("rgb", "audio"):
+        cluster = model.get_layer(f"{key}_cluster")
+        names = [w.path.split("/")[-1] for w in cluster.weights]
+        assert names == ["w", "alpha", "beta"]
+    rng = np.random.default_rng(1)
+    for weight in model.trainable_weights:
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    features, _ = next(
+        data.dataset_for_model(
+            model, str(records / "frame/*.tfrecord"), batch_size=8
+        ).as_numpy_iterator()
+    )
+    shuffled = {key: value.copy() for key, value in features.items()}
+    for i, count in enumerate(features["num_frames"]):
+        order = rng.permutation(count)
+        for key in ("rgb", "audio"):
+            shuffled[key][i, :count] = features[key][i, order]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.predict_on_batch(shuffled)),
+        keras.ops.convert_to_numpy(model.predict_on_batch(features)),
+        atol=1e-5,
+    )
+
+
 @pytest.mark.parametrize("head", ["logistic", "moe", "cg_moe", "conditional"])
 def test_any_head_on_a_gmsa_model(head):
     options = dict(
