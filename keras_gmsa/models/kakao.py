@@ -21,7 +21,9 @@ the paper leaves open, documented here:
   (``clipping="per_tensor"`` clips each tensor, as the starter code does;
   the paper-size presets of `keras_gmsa.models.presets` do). Its 0.95
   learning-rate decay is `keras_gmsa.training.decay_schedule`
-  (``keras-gmsa train --schedule decay``).
+  (``keras-gmsa train --schedule decay``; the presets' training recipe,
+  `keras_gmsa.models.presets.KAKAO_RECIPE`, sets it, so ``keras-gmsa
+  train --model kakao_mc_blstm_moe2`` trains with it).
 - The family defaults are not the paper's sizes; the presets
   ``kakao_mc_blstm_moe2`` ... ``kakao_mc_netvlad_c128_moe4`` are.
 - The default fusion is image-guided attention with w = 5, the window the
