@@ -155,6 +155,7 @@ def test_every_flag_of_every_command_has_help_and_shows_its_default():
         "train",
         "evaluate",
         "predict",
+        "ensemble-select",
         "tune",
         "inspect",
         "export",
