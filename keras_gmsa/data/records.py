@@ -8,12 +8,19 @@ A TFRecord file is a sequence of records, each framed as::
 TensorFlow's reader reports a truncated or corrupt file without naming it,
 so the readers walk the framing of each file once when they open it (12
 bytes read per record, the payload is skipped) and report problems with the
-file name and record index.
+file name and record index. `verify_records` also checks every payload's
+CRC-32C, with google-crc32c's C code when it is installed (GB/s) and a
+pure-Python table otherwise (a few MB/s).
 """
 
 import struct
 
 import tensorflow as tf
+
+try:
+    import google_crc32c
+except ImportError:  # pragma: no cover - an optional speed-up
+    google_crc32c = None
 
 _MASK_DELTA = 0xA282EAD8
 
@@ -31,16 +38,47 @@ def _crc32c_table():
 _TABLE = _crc32c_table()
 
 
-def crc32c(data):
-    """CRC-32C (Castagnoli) of `data`, as TFRecord framing uses it."""
+def python_crc32c(data):
+    """CRC-32C (Castagnoli) of `data` in pure Python (the fallback)."""
     crc = 0xFFFFFFFF
     for byte in data:
         crc = _TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
 
 
+def _c_crc32c(data):
+    return google_crc32c.value(bytes(data))
+
+
+# What `crc32c` runs: google-crc32c's C code when it is installed with it
+# (its own fallback is pure Python too), else the table above.
+if google_crc32c is not None and google_crc32c.implementation == "c":
+    _crc32c = _c_crc32c
+else:  # pragma: no cover - depends on the installation
+    _crc32c = python_crc32c
+
+
+def crc32c_implementation():
+    """``"google-crc32c"`` (C, GB/s) or ``"python"`` (the fallback, a few
+    MB/s): what `crc32c` and `verify_records` use."""
+    return "python" if _crc32c is python_crc32c else "google-crc32c"
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli) of `data`, as TFRecord framing uses it.
+
+    Args:
+        data: bytes.
+
+    Returns:
+        The checksum, an int below 2**32.
+    """
+    return _crc32c(data)
+
+
 def masked_crc32c(data):
-    crc = crc32c(data)
+    """The masked CRC-32C TFRecord framing stores for `data`."""
+    crc = _crc32c(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
@@ -81,7 +119,9 @@ def scan_framing(path, check_crc=False):
     Args:
         path: file path (any `tf.io.gfile` filesystem).
         check_crc: also read every payload and check its CRC (reads the
-            whole file); by default only the length fields are checked.
+            whole file, through GFile's buffered reads of 512 KiB); by
+            default only the length fields are checked (12 bytes read per
+            record, the payload is skipped).
 
     Returns:
         ``(complete_records, problem)``: the number of intact records from
