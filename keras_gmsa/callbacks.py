@@ -31,6 +31,8 @@ import numpy as np
 
 from keras_gmsa import constants
 from keras_gmsa import metrics as metrics_lib
+from keras_gmsa import paths
+from keras_gmsa.progress import Progress
 from keras_gmsa.training import PLATEAUS
 
 
@@ -76,6 +78,8 @@ class OfficialMetrics(keras.callbacks.Callback):
         steps: evaluate on at most this many batches (None: all).
         frequency: evaluate every this many epochs (other epochs log
             nothing, like ``validation_freq`` in `Model.fit`).
+        progress: draw a progress bar of the validation pass on standard
+            error when it is a terminal (`keras_gmsa.progress.Progress`).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class OfficialMetrics(keras.callbacks.Callback):
         prefix="val_",
         steps=None,
         frequency=1,
+        progress=True,
     ):
         super().__init__()
         if validation_data is None:
@@ -96,6 +101,7 @@ class OfficialMetrics(keras.callbacks.Callback):
         self.prefix = prefix
         self.steps = steps
         self.frequency = frequency
+        self.progress = progress
 
     def evaluate(self):
         """Returns the metrics of the current model as a dict."""
@@ -109,6 +115,7 @@ class OfficialMetrics(keras.callbacks.Callback):
         predict = self._predict
         loss_sum = 0.0
         count = 0
+        bar = Progress(enabled=self.progress)
         for step, batch in enumerate(_numpy_batches(self.validation_data)):
             if self.steps is not None and step >= self.steps:
                 break
@@ -123,6 +130,8 @@ class OfficialMetrics(keras.callbacks.Callback):
                 .sum()
             )
             count += len(labels)
+            bar.add(len(labels))
+        bar.close()
         if count == 0:
             raise ValueError("The validation data yielded no videos.")
         result = evaluator.result()
@@ -363,10 +372,9 @@ class ScheduleState(keras.callbacks.Callback):
         return f"{index}:{_state_class(callback).__name__}"
 
     def on_train_begin(self, logs=None):
-        if not os.path.exists(self.path):
+        if not paths.exists(self.path):
             return
-        with open(self.path) as f:
-            state = json.load(f)
+        state = json.loads(paths.read_text(self.path))
         for index, callback in enumerate(self.watched):
             saved = state.get(self._key(index, callback))
             if saved is None:
@@ -386,11 +394,8 @@ class ScheduleState(keras.callbacks.Callback):
             }
         directory = os.path.dirname(self.path)
         if directory:
-            os.makedirs(directory, exist_ok=True)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, self.path)
+            paths.makedirs(directory)
+        paths.write_text(self.path, json.dumps(state))
 
 
 class RestoreBackup(keras.callbacks.BackupAndRestore):
@@ -412,7 +417,7 @@ class RestoreBackup(keras.callbacks.BackupAndRestore):
         except OSError:
             # The chief was killed while writing its latest backup: load
             # the previous one (double_checkpoint) without copying it.
-            if not os.path.exists(self._prev_weights_path):
+            if not paths.exists(self._prev_weights_path):
                 raise
             self._weights_path = self._prev_weights_path
             self._training_metadata_path = self._prev_training_metadata_path
@@ -434,6 +439,8 @@ class SegmentMetrics(keras.callbacks.Callback):
         steps: at most this many batches (None: all).
         batch_size: segments (windows) or videos (pooled) per batch.
         scorer: ``"windows"`` or ``"pooled"``.
+        progress: draw a progress bar on standard error when it is a
+            terminal.
         **reader: reader options (``on_error``, ``id_split``).
     """
 
@@ -444,9 +451,11 @@ class SegmentMetrics(keras.callbacks.Callback):
         steps=None,
         batch_size=256,
         scorer="windows",
+        progress=True,
         **reader,
     ):
         super().__init__()
+        self.progress = progress
         self.pattern = pattern
         self.top_n = top_n
         self.steps = steps
@@ -473,6 +482,7 @@ class SegmentMetrics(keras.callbacks.Callback):
             ratings=self._ratings,
             steps=self.steps,
             batch_size=self.batch_size,
+            progress=Progress(unit_name="segment", enabled=self.progress),
             **self.reader,
         )
         return {"segment_map": result["segment_map"]}
@@ -498,6 +508,7 @@ def paper_schedule(
     writer=True,
     metrics=None,
     plateau="keras",
+    progress=True,
 ):
     """The training schedule of the GMSA paper as Keras callbacks.
 
@@ -540,6 +551,8 @@ def paper_schedule(
             (`TorchReduceLROnPlateau`, as the paper's PyTorch scheduler:
             one evaluation later for the same `lr_patience`, relative
             threshold). See `plateau_callback`.
+        progress: the default metrics draw a progress bar of each
+            validation pass on standard error when it is a terminal.
 
     Returns:
         A list of callbacks, in the order they must run.
@@ -547,7 +560,9 @@ def paper_schedule(
     if plateau not in PLATEAUS:
         raise ValueError(f"plateau must be one of {PLATEAUS}; got {plateau!r}.")
     if metrics is None:
-        metrics = OfficialMetrics(validation_data, steps=validation_steps)
+        metrics = OfficialMetrics(
+            validation_data, steps=validation_steps, progress=progress
+        )
     callbacks = [metrics]
     if terminate_on_nan:
         callbacks.append(keras.callbacks.TerminateOnNaN())

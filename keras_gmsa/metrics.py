@@ -186,14 +186,19 @@ class Evaluator:
         self._hit += hit_at_one(predictions, labels) * n
         self.num_videos += n
 
-    def update_from_model(self, model, dataset, steps=None):
-        """Runs `model` over `dataset` of (features, labels[, ids])."""
+    def update_from_model(self, model, dataset, steps=None, progress=None):
+        """Runs `model` over `dataset` of (features, labels[, ids]);
+        `progress` (a `keras_gmsa.progress.Progress`) counts the videos."""
         for step, batch in enumerate(dataset):
             if steps is not None and step >= steps:
                 break
             features, labels = _to_numpy(batch[0]), _to_numpy(batch[1])
             predictions = model.predict_on_batch(features)
             self.update(ops.convert_to_numpy(predictions), np.asarray(labels))
+            if progress is not None:
+                progress.add(len(labels))
+        if progress is not None:
+            progress.close()
         return self
 
     def result(self):

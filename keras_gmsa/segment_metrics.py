@@ -205,12 +205,13 @@ class SegmentEvaluator:
             kept.append(block)
         self._kept = np.concatenate(kept) if kept else self._kept
 
-    def update_from_model(self, model, dataset, steps=None):
+    def update_from_model(self, model, dataset, steps=None, progress=None):
         """Scores the segments of `dataset` with `model` and adds them.
 
         `dataset` yields ``(features, segment ids)`` or ``(features,
         anything, segment ids)`` batches, e.g. `keras_gmsa.data`'s segment
-        windows.
+        windows; `progress` (a `keras_gmsa.progress.Progress`) counts the
+        segments.
         """
         import keras
 
@@ -220,6 +221,10 @@ class SegmentEvaluator:
             features, ids = batch[0], batch[-1]
             probs = keras.ops.convert_to_numpy(model.predict_on_batch(features))
             self.update(ids, probs)
+            if progress is not None:
+                progress.add(len(ids))
+        if progress is not None:
+            progress.close()
         return self
 
     def ranked(self):

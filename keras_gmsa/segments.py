@@ -154,6 +154,7 @@ def rank_segments(
     ranking="exact",
     top_k=20,
     steps=None,
+    progress=None,
     **kwargs,
 ):
     """Scores every segment of `pattern` with `model`; returns the lists
@@ -169,6 +170,7 @@ def rank_segments(
         ranking: ``"exact"`` or ``"starter"`` (`segment_lists`).
         top_k: classes listed per segment with ``ranking="starter"``.
         steps: at most this many batches (None: all).
+        progress: a `keras_gmsa.progress.Progress` counting the segments.
         **kwargs: reader options (``on_error``, ``id_split``, ...).
     """
     from keras_gmsa import data
@@ -188,7 +190,7 @@ def rank_segments(
             batch_size=batch_size,
             **kwargs,
         )
-        lists.update_from_model(model, windows, steps=steps)
+        lists.update_from_model(model, windows, steps=steps, progress=progress)
         lists.read_stats = windows.read_stats
         return lists
     scoring = pooled_segment_model(model)
@@ -208,6 +210,10 @@ def rank_segments(
                 rows.append(probs[v, s])
         if rows:
             lists.update(segment_ids, np.stack(rows))
+            if progress is not None:
+                progress.add(len(rows))
+    if progress is not None:
+        progress.close()
     lists.read_stats = videos.read_stats
     return lists
 

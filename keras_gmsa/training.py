@@ -547,7 +547,12 @@ def prepare_run_dir(run_dir, config, overwrite=False):
 
 
 def train(config, run_dir, overwrite=False, verbose="auto"):
-    """Trains (or resumes) one run; returns the summary dict (done.json)."""
+    """Trains (or resumes) one run; returns the summary dict (done.json).
+
+    `verbose` is `Model.fit`'s: ``"auto"`` or 1, Keras' progress bar (and
+    one for each validation pass, on a terminal); 2, one line per
+    validation interval (for logs); 0, silent.
+    """
     import keras
 
     from keras_gmsa import callbacks as callbacks_lib
@@ -618,9 +623,13 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     patience = config["patience"]
     if patience is None or schedule == "constant":
         patience = NEVER
+    # Progress bars of the validation passes with Keras' own bar (verbose
+    # "auto" or 1, on a terminal); verbose 2 logs one line per interval.
+    progress = verbose in ("auto", 1)
     callbacks = callbacks_lib.paper_schedule(
         validation,
         run_dir,
+        progress=progress,
         patience=patience,
         lr_patience=lr_patience,
         lr_factor=config["lr_factor"],
@@ -636,6 +645,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
                 id_split=config["validation_id_split"],
                 steps=config["validation_steps"],
                 batch_size=config["validation_batch_size"],
+                progress=progress,
             )
             if config["segments"]
             else None

@@ -7,8 +7,10 @@ another file already checks point there.
 """
 
 import argparse
+import contextlib
 import csv
 import importlib
+import io
 import json
 import os
 import shutil
@@ -82,6 +84,14 @@ EFFECTS = {
     "train --overwrite": _here("test_train_overwrite_and_seed"),
     "train --seed": TRAIN_KEYS + _here("test_train_overwrite_and_seed"),
     "train --no-tensorboard": _here("test_train_overwrite_and_seed"),
+    "train --verbose": TRAIN_RUN,
+    **{
+        f"{command} --quiet": [
+            "tests/test_progress.py::"
+            "test_evaluate_and_predict_draw_progress_on_a_terminal"
+        ]
+        for command in ("evaluate", "predict")
+    },
     "train --option": TRAIN_RUN,
     **{
         f"train --{key.replace('_', '-')}": TRAIN_KEYS + TRAIN_RUN
@@ -492,14 +502,22 @@ def train_run(records, tmp_path_factory):
         "--on-error",
         "skip",
         "--no-tensorboard",
+        "--verbose",
+        "2",
         train="bad/train*.tfrecord",
     )
-    assert cli.main(argv) == 0
-    return root / "run", argv
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert cli.main(argv) == 0
+    return root / "run", argv, printed.getvalue()
 
 
 def test_one_train_run_takes_every_flag_it_is_given(records, train_run):
-    run_dir, _ = train_run
+    run_dir, _, printed = train_run
+    # --verbose 2: one line per validation interval (Keras' epoch line),
+    # no progress bar (no backspaces, carriage returns or bar glyphs).
+    intervals = [x for x in printed.splitlines() if x.startswith("3/3 - ")]
+    assert len(intervals) == 2 and "val_gap" in intervals[0], printed
+    assert not {"\b", "\r", "━"} & set(printed), printed
     stored = json.loads((run_dir / "config.json").read_text())
     # From the JSON config file, and the flags on top of it.
     assert stored["schedule"] == "constant" and stored["seed"] == 7
@@ -560,7 +578,7 @@ def _final_weights(run_dir):
 
 
 def test_train_overwrite_and_seed(records, train_run, tmp_path, capsys):
-    run_dir, argv = train_run
+    run_dir, argv, _ = train_run
     first = _final_weights(run_dir)
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)

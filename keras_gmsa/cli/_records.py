@@ -23,9 +23,16 @@ def model_and_records(args):
 
 
 def add_model_and_pattern(p, top_k_help):
-    """MODEL, PATTERN and --top-k, as evaluate and predict take them."""
+    """MODEL, PATTERN, --top-k and --quiet, as evaluate and predict take
+    them."""
     p.add_argument("model", help="a .keras file")
     p.add_argument("pattern", help="frame- or video-level records")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (one is drawn on standard error when it is "
+        "a terminal)",
+    )
     p.add_argument(
         "--top-k",
         type=positive_int,

@@ -6,6 +6,7 @@ from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._records import add_model_and_pattern
 from keras_gmsa.cli._records import add_segments
 from keras_gmsa.cli._records import model_and_records
+from keras_gmsa.progress import Progress
 
 
 def add_parser(sub, parents):
@@ -32,7 +33,9 @@ def run(args):
         return _segments(args)
     model, dataset, num_classes = model_and_records(args)
     evaluator = metrics.Evaluator(num_classes, top_k=args.top_k)
-    evaluator.update_from_model(model, dataset)
+    evaluator.update_from_model(
+        model, dataset, progress=Progress(enabled=not args.quiet)
+    )
     result = evaluator.result()
     for key in ("gap", "map", "perr", "hit_at_one"):
         print(f"{key:<11} {result[key]:.6f}")
@@ -60,6 +63,7 @@ def _segments(args):
         batch_size=args.batch_size,
         on_error=args.on_error,
         id_split=args.id_split,
+        progress=Progress(unit_name="segment", enabled=not args.quiet),
     )
     print(f"segment_map {result['segment_map']:.6f}")
     print(f"segments    {result['segments']}")

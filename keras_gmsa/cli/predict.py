@@ -8,6 +8,7 @@ from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._records import add_model_and_pattern
 from keras_gmsa.cli._records import add_segments
 from keras_gmsa.cli._records import model_and_records
+from keras_gmsa.progress import Progress
 
 
 def add_parser(sub, parents):
@@ -51,10 +52,12 @@ def run(args):
     model, dataset, _ = model_and_records(args)
     vocab = data.Vocabulary.load(args.vocabulary) if args.vocabulary else None
     out = open(args.output, "w") if args.output else sys.stdout
+    progress = Progress(enabled=not args.quiet)
     try:
         if args.format == "kaggle":
             out.write(data.vocabulary.SUBMISSION_HEADER)
         for features, _, ids in dataset.as_numpy_iterator():
+            progress.add(len(ids))
             probs = keras.ops.convert_to_numpy(model.predict_on_batch(features))
             if args.format == "kaggle":
                 for line in data.vocabulary.submission_lines(
@@ -73,6 +76,7 @@ def run(args):
                 }
                 out.write(json.dumps(row) + "\n")
     finally:
+        progress.close()
         if out is not sys.stdout:
             out.close()
 
@@ -122,6 +126,7 @@ def _segments(args):
         batch_size=args.batch_size,
         on_error=args.on_error,
         id_split=args.id_split,
+        progress=Progress(unit_name="segment", enabled=not args.quiet),
     )
     out = open(args.output, "w") if args.output else sys.stdout
     try:

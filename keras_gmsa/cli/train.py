@@ -109,6 +109,14 @@ def add_parser(sub, parents):
         action="store_true",
         help="write no TensorBoard logs",
     )
+    p.add_argument(
+        "--verbose",
+        type=_verbosity,
+        default="auto",
+        metavar="{auto,0,1,2}",
+        help="Model.fit's: auto or 1, progress bars (on a terminal); 2, one "
+        "line per validation interval (for log files); 0, silent",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -144,4 +152,19 @@ def run(args):
 
     training.setup_devices(args.cpu_devices)
     config = config_from_args(args)
-    training.train(config, args.run_dir, overwrite=args.overwrite)
+    training.train(
+        config, args.run_dir, overwrite=args.overwrite, verbose=args.verbose
+    )
+
+
+def _verbosity(text):
+    """Model.fit's verbose: "auto", 0, 1 or 2."""
+    import argparse
+
+    if text == "auto":
+        return text
+    if text not in ("0", "1", "2"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one of auto, 0, 1, 2"
+        )
+    return int(text)
