@@ -145,6 +145,19 @@ def test_debug_shows_the_traceback(shards):
         )
 
 
+def test_version_names_both_versions(capsys):
+    import keras
+
+    import keras_gmsa
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == (
+        f"keras-gmsa {keras_gmsa.__version__} (keras {keras.__version__})"
+    )
+
+
 def test_every_flag_of_every_command_has_help_and_shows_its_default():
     parser = cli.build_parser()
     commands = next(

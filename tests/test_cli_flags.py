@@ -60,6 +60,7 @@ SEGMENTS = "tests/test_segments.py::"
 
 EFFECTS = {
     "--debug": ["tests/test_cli_errors.py::test_debug_shows_the_traceback"],
+    "--version": ["tests/test_cli_errors.py::test_version_names_both_versions"],
     # demo
     **{
         f"demo {flag}": _here("test_demo_flags")

@@ -35,6 +35,12 @@ def build_parser():
         action="store_true",
         help="show the traceback of an error instead of one line",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version(),
+        help="print the versions of keras-gmsa and Keras, and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     parents = _common.parents()
     _add_parser = sub.add_parser
@@ -49,6 +55,19 @@ def build_parser():
             sub, parents
         )
     return parser
+
+
+def _version():
+    """``keras-gmsa X (keras Y)``, without importing Keras."""
+    from importlib import metadata
+
+    from keras_gmsa.version import __version__
+
+    try:
+        keras_version = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        keras_version = "not installed"
+    return f"keras-gmsa {__version__} (keras {keras_version})"
 
 
 def _user_errors():
