@@ -398,6 +398,25 @@ class ScheduleState(keras.callbacks.Callback):
         paths.write_text(self.path, json.dumps(state))
 
 
+class CSVLogger(keras.callbacks.CSVLogger):
+    """`keras.callbacks.CSVLogger` that also closes a file on another
+    filesystem (``gs://``): Keras 3.15 asks its file whether it is
+    ``closed``, which `tf.io.gfile.GFile` cannot answer."""
+
+    def _close(self):
+        if self.csv_file is not None:
+            self.csv_file.close()
+            self.csv_file = None
+
+    def on_train_begin(self, logs=None):
+        self._close()
+        super().on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        self._close()
+        self.writer = None
+
+
 class RestoreBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` for the processes of a multi-host run that do
     not write the run directory.
@@ -594,9 +613,7 @@ def paper_schedule(
             save_best_only=True,
             verbose=1,
         ),
-        keras.callbacks.CSVLogger(
-            os.path.join(run_dir, "history.csv"), append=True
-        ),
+        CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
     ]
     if tensorboard:
         callbacks.append(

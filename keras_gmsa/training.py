@@ -31,12 +31,13 @@ Run directory::
 
 import contextlib
 import copy
+import io
 import json
 import os
-import shutil
 import time
 
 from keras_gmsa import constants
+from keras_gmsa import paths
 
 DEFAULTS = {
     # What to train.
@@ -114,7 +115,8 @@ MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 
 
 def load_config_file(path):
-    """Reads a run config from a ``.json`` or ``.toml`` file."""
+    """Reads a run config from a ``.json`` or ``.toml`` file (local or
+    any `tf.io.gfile` filesystem)."""
     if path.endswith(".toml"):
         try:
             import tomllib
@@ -123,16 +125,15 @@ def load_config_file(path):
                 f"{path}: TOML configs need Python 3.11+; use JSON."
             ) from None
 
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"{path}: not valid JSON ({error}). Config files are JSON "
-                "or TOML (by extension)."
-            ) from None
+        return tomllib.loads(paths.read_text(path))
+    text = paths.read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}: not valid JSON ({error}). Config files are JSON "
+            "or TOML (by extension)."
+        ) from None
 
 
 def resolve_config(*layers):
@@ -480,10 +481,9 @@ def _datasets(model, config, data_seed, with_ids=False):
 
 
 def _read_json(path):
-    if not os.path.exists(path):
+    if not paths.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(paths.read_text(path))
 
 
 def _completed_epochs(run_dir):
@@ -515,7 +515,7 @@ def check_run_dir(run_dir, config, overwrite=False):
             f"{run_dir} holds a run with a different config ({details}). "
             "Use another --run-dir, or --overwrite to start it again."
         )
-    if os.path.exists(os.path.join(run_dir, "done.json")):
+    if paths.exists(os.path.join(run_dir, "done.json")):
         return "done"
     return "resume"
 
@@ -525,15 +525,12 @@ def write_run_dir(run_dir, config, state, overwrite=False):
     config; the chief's job in a run of several processes."""
     if state == "done":
         return
-    if overwrite and os.path.exists(run_dir):
-        shutil.rmtree(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
+    if overwrite and paths.exists(run_dir):
+        paths.rmtree(run_dir)
+    paths.makedirs(run_dir)
     path = os.path.join(run_dir, "config.json")
     if _read_json(path) != config:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(config, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        paths.write_text(path, json.dumps(config, indent=1, sort_keys=True))
 
 
 def prepare_run_dir(run_dir, config, overwrite=False):
@@ -559,7 +556,11 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
 
     config = resolve_config(config)
     init_from = config["init_from"]
-    if init_from and "://" not in init_from and not os.path.exists(init_from):
+    if (
+        init_from
+        and not paths.is_hub(init_from)
+        and not paths.exists(init_from)
+    ):
         # Before anything is written, so the corrected command is the same
         # run.
         raise ValueError(f"init_from {init_from}: no such file.")
@@ -673,8 +674,9 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         with callbacks_lib.without_distribution():
             model.save(os.path.join(run_dir, "final.keras"))
         summary = _summary(run_dir, history, seconds, model, monitor_of(config))
-        with open(os.path.join(run_dir, "done.json"), "w") as f:
-            json.dump(summary, f, indent=1)
+        paths.write_text(
+            os.path.join(run_dir, "done.json"), json.dumps(summary, indent=1)
+        )
     cluster.barrier("keras_gmsa: run written")
     summary = _read_json(os.path.join(run_dir, "done.json"))
     print(
@@ -746,11 +748,9 @@ def _drop_rows_after(run_dir, epochs):
     import csv
 
     path = os.path.join(run_dir, "history.csv")
-    if not os.path.exists(path):
+    if not paths.exists(path):
         return
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        rows = list(reader)
+    rows = list(csv.reader(io.StringIO(paths.read_text(path), newline="")))
     if not rows:
         return
     header, body = rows[0], rows[1:]
@@ -758,12 +758,11 @@ def _drop_rows_after(run_dir, epochs):
     kept = [r for r in body if r and int(r[column]) < epochs]
     if len(kept) == len(body):
         return
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(kept)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(kept)
+    paths.write_text(path, text.getvalue())
 
 
 def _summary(run_dir, history, seconds, model, monitor="val_gap"):
@@ -771,8 +770,8 @@ def _summary(run_dir, history, seconds, model, monitor="val_gap"):
 
     import keras
 
-    with open(os.path.join(run_dir, "history.csv")) as f:
-        rows = list(csv.DictReader(f))
+    text = paths.read_text(os.path.join(run_dir, "history.csv"))
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     best = max(rows, key=lambda r: float(r[monitor]))
     return {
         "intervals": len(rows),

@@ -2,8 +2,6 @@
 
 import argparse
 import json
-import os
-import zipfile
 
 from keras_gmsa import constants
 
@@ -131,18 +129,24 @@ def parents():
 
 
 def load_model(path):
-    """A .keras model, or a `UserError` that says what is wrong with it."""
+    """A .keras model, or a `UserError` that says what is wrong with it.
+
+    `path` may be local, on any `tf.io.gfile` filesystem (``gs://...``)
+    or on the Hugging Face Hub (``hf://user/repo``, which Keras fetches).
+    """
     import keras
 
     import keras_gmsa  # noqa: F401  (registers the layers)
+    from keras_gmsa import paths
 
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such file")
-    if os.path.isdir(path) or not zipfile.is_zipfile(path):
-        raise UserError(
-            f"{path}: not a .keras model file (a .keras file is a zip "
-            "archive; this one is not: truncated or another format?)"
-        )
+    if not paths.is_hub(path):
+        if not paths.exists(path):
+            raise UserError(f"{path}: no such file")
+        if paths.isdir(path) or not paths.is_zip(path):
+            raise UserError(
+                f"{path}: not a .keras model file (a .keras file is a zip "
+                "archive; this one is not: truncated or another format?)"
+            )
     try:
         return keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds here
