@@ -16,6 +16,7 @@ from keras_gmsa import losses  # noqa: E402,F401  (registers its losses)
 from keras_gmsa import masks  # noqa: E402
 from keras_gmsa.models import build_ensemble  # noqa: E402
 from keras_gmsa.models import build_model  # noqa: E402
+from keras_gmsa.models import embedding_model  # noqa: E402
 from keras_gmsa.models import list_models  # noqa: E402
 from keras_gmsa.models import list_presets  # noqa: E402
 from keras_gmsa.version import __version__  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "__version__",
     "build_ensemble",
     "build_model",
+    "embedding_model",
     "layers",
     "list_models",
     "list_presets",

@@ -86,6 +86,7 @@ EFFECTS = {
     "train --seed": TRAIN_KEYS + _here("test_train_overwrite_and_seed"),
     "train --no-tensorboard": _here("test_train_overwrite_and_seed"),
     "train --verbose": TRAIN_RUN,
+    "tune --verbose": TUNE,
     **{
         f"{command} --quiet": [
             "tests/test_progress.py::"
@@ -986,10 +987,16 @@ def test_tune_flags_shape_the_search(records, tmp_path, capsys):
         "5",
         "--num-best",
         "1",
+        "--verbose",
+        "2",
     )
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "Trial 2 Complete" in printed and "Trial 3" not in printed
+    # --verbose 2: one line per epoch, no progress bar; the keras_gmsa
+    # logger's summary still speaks.
+    assert not {"\b", "━"} & set(printed), printed
+    assert "summary.md and summary.json" in printed
     project = directory / "masks"
     states = [
         json.loads((trial / "trial.json").read_text())

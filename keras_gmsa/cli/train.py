@@ -3,6 +3,8 @@
 from keras_gmsa.cli._common import UserError
 from keras_gmsa.cli._common import parse_features
 from keras_gmsa.cli._common import parse_options
+from keras_gmsa.log import parse_verbose
+from keras_gmsa.log import set_verbosity
 
 # Config keys set by flags: (key, type, help). Their defaults are
 # `keras_gmsa.training.DEFAULTS`; a preset's training recipe, then a config
@@ -111,11 +113,12 @@ def add_parser(sub, parents):
     )
     p.add_argument(
         "--verbose",
-        type=_verbosity,
+        type=parse_verbose,
         default="auto",
         metavar="{auto,0,1,2}",
         help="Model.fit's: auto or 1, progress bars (on a terminal); 2, one "
-        "line per validation interval (for log files); 0, silent",
+        "line per validation interval (for log files); 0, silent (the "
+        "keras_gmsa logger's messages too)",
     )
     p.set_defaults(run=run)
     return p
@@ -152,19 +155,7 @@ def run(args):
 
     training.setup_devices(args.cpu_devices)
     config = config_from_args(args)
+    set_verbosity(args.verbose)
     training.train(
         config, args.run_dir, overwrite=args.overwrite, verbose=args.verbose
     )
-
-
-def _verbosity(text):
-    """Model.fit's verbose: "auto", 0, 1 or 2."""
-    import argparse
-
-    if text == "auto":
-        return text
-    if text not in ("0", "1", "2"):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not one of auto, 0, 1, 2"
-        )
-    return int(text)

@@ -2,6 +2,8 @@
 
 from keras_gmsa.cli._common import parse_options
 from keras_gmsa.cli._common import positive_int
+from keras_gmsa.log import parse_verbose
+from keras_gmsa.log import set_verbosity
 
 
 def add_parser(sub, parents):
@@ -95,6 +97,15 @@ def add_parser(sub, parents):
     p.add_argument(
         "--overwrite", action="store_true", help="start the search again"
     )
+    p.add_argument(
+        "--verbose",
+        type=parse_verbose,
+        default=1,
+        metavar="{auto,0,1,2}",
+        help="Model.fit's and KerasTuner's: 1, progress bars; 2, one line "
+        "per epoch (for log files); 0, silent (the keras_gmsa logger's "
+        "messages too)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -102,6 +113,7 @@ def add_parser(sub, parents):
 def run(args):
     from keras_gmsa import tuning
 
+    set_verbosity(args.verbose)
     learning_rate = (
         args.learning_rate[0]
         if len(args.learning_rate) == 1
@@ -132,4 +144,5 @@ def run(args):
         seed=args.seed,
         overwrite=args.overwrite,
         num_best=args.num_best,
+        verbose=args.verbose,
     )
