@@ -45,7 +45,7 @@ def main(argv=None):
     data.hide_gpus_from_tensorflow()
 
     models = {}
-    for name, _ in demo.MODELS:
+    for name, *_ in demo.MODELS:
         path = os.path.join(args.demo_dir, f"{name}.keras")
         if not os.path.exists(path):
             raise SystemExit(f"{path} is missing: run `make demo` first.")

@@ -1,7 +1,7 @@
 """A small Flash-digits study (examples/flash_digits.py) on every backend.
 
-The full table (10 digits, N up to 32) is in the issue note and in the
-README; here 4 digits keep it to seconds, and the ordering the paper
+The full table (6 digits, N up to 32) is in the README; here 4 digits
+keep it to seconds, and the ordering the paper
 argues with must already show: attention clusters with shifting beat
 average pooling by far, and N = 8 units beat a single one.
 """
