@@ -261,3 +261,24 @@ def test_a_wider_beam_finds_the_ensemble_greedy_selection_misses():
         ensemble_lib.beam_search(
             dict(predictions, f=predictions["a"][:3]), labels, size=2
         )
+
+
+def test_the_search_scores_exactly_the_official_gap(rng):
+    # Ties at and inside the top-k, signed zeros, a row of NaN, k >= C.
+    scores = np.round(rng.random((64, 30)), 1)
+    scores[3, :] = 0.5
+    scores[5, :4] = [0.0, -0.0, 0.0, -0.0]
+    labels = (rng.random((64, 30)) < 0.2).astype("float32")
+    for k in (1, 3, 20, 30, 40):
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        found = ensemble_lib.top_k_classes(scores, k)
+        np.testing.assert_array_equal(found, expected)
+        assert ensemble_lib._gap(
+            scores, labels.astype("float64"), float(labels.sum()), k
+        ) == metrics.gap(scores, labels, top_k=k)
+    with_nan = scores.copy()
+    with_nan[7, 2] = np.nan
+    np.testing.assert_array_equal(
+        ensemble_lib.top_k_classes(with_nan, 5),
+        np.argsort(-with_nan, axis=1, kind="stable")[:, :5],
+    )
