@@ -263,6 +263,15 @@ EFFECTS = {
             "--start-index",
         )
     },
+    **{
+        f"synth {flag}": _here("test_synth_shape_flags")
+        for flag in (
+            "--videos-per-shard",
+            "--min-frames",
+            "--labels-per-video",
+        )
+    },
+    "synth --full-shape": _here("test_synth_full_shape"),
     "verify <pattern>": _here("test_verify_fast_checks_framing_only"),
     "verify --fast": _here("test_verify_fast_checks_framing_only"),
     # the 2019 segment task
@@ -1294,6 +1303,100 @@ def test_synth_flags(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["synth", str(tmp_path / "x"), "--features", "rgb:8"]) == 2
     assert "both rgb and audio" in capsys.readouterr().err
+
+
+def _synth_records(directory, features, max_frames, num_classes=CLASSES):
+    """``{file name: [(id, labels, frames), ...]}`` of synth's frame
+    shards."""
+    out = {}
+    for name in sorted(os.listdir(directory / "frame")):
+        rows = []
+        for f, labels, ids in data.frame_dataset(
+            str(directory / "frame" / name),
+            batch_size=100,
+            features=features,
+            num_classes=num_classes,
+            max_frames=max_frames,
+            with_ids=True,
+            cycle_length=1,
+        ).as_numpy_iterator():
+            rows += zip(
+                ids.tolist(),
+                labels.sum(1).tolist(),
+                f["num_frames"].tolist(),
+                strict=True,
+            )
+        out[name] = rows
+    return out
+
+
+def test_synth_shape_flags(tmp_path, capsys):
+    sizes = {"rgb": 4, "audio": 2}
+    base = ["--features", "rgb:4,audio:2", "--num-classes", "30"]
+    base += ["--max-frames", "60", "--layouts", "frame"]
+    # --videos-per-shard: as few files as hold 7 videos, 3 at most each.
+    argv = ["synth", str(tmp_path / "a"), "--videos", "7", *base]
+    assert cli.main([*argv, "--videos-per-shard", "3"]) == 0
+    shards = _synth_records(tmp_path / "a", sizes, 60, 30)
+    assert [len(rows) for rows in shards.values()] == [3, 2, 2]
+    # --min-frames: every video between it and --max-frames.
+    argv = ["synth", str(tmp_path / "b"), "--videos", "40", *base]
+    assert cli.main([*argv, "--min-frames", "55"]) == 0
+    frames = [
+        n
+        for r in _synth_records(tmp_path / "b", sizes, 60, 30).values()
+        for _, _, n in r
+    ]
+    assert min(frames) >= 55 and max(frames) <= 60 and len(set(frames)) > 1
+    # --labels-per-video: more classes per video.
+    counts = {}
+    for mean in ("1", "4"):
+        out = tmp_path / f"labels{mean}"
+        argv = ["synth", str(out), "--videos", "40", *base]
+        assert cli.main([*argv, "--labels-per-video", mean]) == 0
+        rows = _synth_records(out, sizes, 60, 30).values()
+        counts[mean] = np.mean([n for r in rows for _, n, _ in r])
+    assert counts["1"] < 2 and counts["4"] > counts["1"] + 1.5
+    capsys.readouterr()
+    for bad in (
+        ["--min-frames", "61"],
+        ["--labels-per-video", "0.5"],
+        ["--shards", "2", "--videos-per-shard", "3"],
+    ):
+        with contextlib.suppress(SystemExit):
+            code = cli.main(["synth", str(tmp_path / "x"), *base, *bad])
+            assert code == 2
+        err = capsys.readouterr().err.strip()
+        assert err and not (tmp_path / "x").exists(), bad
+    assert "above --max-frames" in err or "not allowed with" in err
+
+
+def test_synth_full_shape(tmp_path):
+    # --full-shape is the release's shape: 300 frames for every video,
+    # 3862 classes, 2.6 global classes drawn per video, 1,000 videos per
+    # file (the smaller --features only keep the test small).
+    small = ["--videos", "3", "--features", "rgb:4,audio:2"]
+    small += ["--layouts", "frame"]
+    full = tmp_path / "full"
+    assert cli.main(["synth", str(full), "--full-shape", *small]) == 0
+    spelled = tmp_path / "spelled"
+    argv = ["synth", str(spelled), *small, "--min-frames", "300"]
+    argv += ["--labels-per-video", "2.6", "--videos-per-shard", "1000"]
+    assert cli.main(argv) == 0
+    sizes = {"rgb": 4, "audio": 2}
+    records = _synth_records(full, sizes, 300, 3862)
+    assert records == _synth_records(spelled, sizes, 300, 3862)
+    assert list(records) == ["train0000.tfrecord"]
+    assert [n for _, _, n in records["train0000.tfrecord"]] == [300] * 3
+    vocabulary = data.Vocabulary.load(str(full / "vocabulary.csv"))
+    assert vocabulary.num_classes == 3862
+    # The flags given still win.
+    again = tmp_path / "again"
+    argv = ["synth", str(again), "--full-shape", *small, "--max-frames", "20"]
+    assert cli.main([*argv, "--videos-per-shard", "2"]) == 0
+    records = _synth_records(again, sizes, 20, 3862)
+    assert [len(r) for r in records.values()] == [2, 1]
+    assert {n for r in records.values() for _, _, n in r} == {20}
 
 
 # ------------------------------------------------------------------ verify

@@ -1,5 +1,7 @@
 """`keras-gmsa synth`: synthetic shards in the native YouTube-8M formats."""
 
+import argparse
+import math
 import os
 import zlib
 
@@ -10,6 +12,24 @@ from keras_gmsa.cli._common import positive_int
 
 # Video ids of each split start here, so that splits never share an id.
 SPLIT_START = {"train": 0, "validate": 1_000_000, "test": 2_000_000}
+
+# --full-shape: global labels drawn per video (with the local events of
+# half of the videos, 3.0 labels per video, the 2018 release's mean) and
+# videos per shard (3.9 million training videos in 3844 shards).
+FULL_SHAPE_LABELS = 2.6
+FULL_SHAPE_VIDEOS_PER_SHARD = 1000
+
+
+def _at_least_one(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 1, got {text!r}"
+        )
+    return value
 
 
 def add_parser(sub, parents):
@@ -22,7 +42,24 @@ def add_parser(sub, parents):
     )
     p.add_argument("directory", help="where the shards and vocabulary go")
     p.add_argument("--videos", type=positive_int, default=1024, help="videos")
-    p.add_argument("--shards", type=positive_int, default=4, help="files")
+    shards = p.add_mutually_exclusive_group()
+    shards.add_argument(
+        "--shards", type=positive_int, default=None, help="files (default: 4)"
+    )
+    shards.add_argument(
+        "--videos-per-shard",
+        type=positive_int,
+        default=None,
+        help="at most this many videos per file (the release has about "
+        "1,000); the files are as few as that allows",
+    )
+    p.add_argument(
+        "--full-shape",
+        action="store_true",
+        help="the 2018 release's shape: every video 300 frames of "
+        "1024 + 128 bytes, 3862 classes, about 3 labels per video, 1,000 "
+        "videos per shard (the flags below still win)",
+    )
     p.add_argument(
         "--split", default="train", help="split name, in the file names"
     )
@@ -44,6 +81,21 @@ def add_parser(sub, parents):
         type=positive_int,
         default=constants.MAX_FRAMES,
         help="longest video",
+    )
+    p.add_argument(
+        "--min-frames",
+        type=positive_int,
+        default=None,
+        help="shortest video (default: 1; with --full-shape, --max-frames)",
+    )
+    p.add_argument(
+        "--labels-per-video",
+        type=_at_least_one,
+        default=None,
+        help="mean number of long-tailed (global) classes drawn per video; "
+        "about half of the videos long enough also get a local event "
+        f"(default: 2.0; with --full-shape {FULL_SHAPE_LABELS}, which "
+        "gives 3.0 labels per video)",
     )
     p.add_argument(
         "--features",
@@ -86,10 +138,25 @@ def run(args):
             "--features must give both rgb and audio (e.g. rgb:16,audio:8), "
             f"got {', '.join(args.features)}"
         )
+    full = args.full_shape
+    min_frames = args.min_frames or (args.max_frames if full else 1)
+    if min_frames > args.max_frames:
+        raise UserError(
+            f"--min-frames {min_frames} is above --max-frames {args.max_frames}"
+        )
+    labels = args.labels_per_video or (FULL_SHAPE_LABELS if full else 2.0)
+    shards = args.shards or 4
+    per_shard = args.videos_per_shard
+    if per_shard is None and args.shards is None and full:
+        per_shard = FULL_SHAPE_VIDEOS_PER_SHARD
+    if per_shard is not None:
+        shards = math.ceil(args.videos / per_shard)
     gen = synthetic.SyntheticYT8M(
         num_classes=args.num_classes,
         num_local_classes=args.local_classes,
         max_frames=args.max_frames,
+        min_frames=min_frames,
+        labels_per_video=labels,
         seed=args.seed,
         feature_sizes=args.features,
     )
@@ -99,7 +166,7 @@ def run(args):
     paths = synthetic.write_dataset(
         args.directory,
         num_videos=args.videos,
-        num_shards=args.shards,
+        num_shards=shards,
         split=args.split,
         generator=gen,
         layouts=tuple(args.layouts),

@@ -126,3 +126,68 @@ def test_bad_generator_arguments(tmp_path):
         synthetic.SyntheticYT8M(num_classes=10, num_local_classes=10)
     with pytest.raises(ValueError, match="Unknown layout"):
         synthetic.write_dataset(str(tmp_path / "unused"), layouts=("nope",))
+    with pytest.raises(ValueError, match="labels_per_video"):
+        synthetic.SyntheticYT8M(num_classes=10, labels_per_video=0.5)
+
+
+def _frame_by_frame(video_id, labels, rgb, audio):
+    """The same SequenceExample as `frame_example`, one protobuf `Feature`
+    per frame."""
+    import tensorflow as tf
+
+    def frame_list(frames):
+        return tf.train.FeatureList(
+            feature=[
+                tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[row.tobytes()])
+                )
+                for row in frames
+            ]
+        )
+
+    return tf.train.SequenceExample(
+        context=tf.train.Features(
+            feature={
+                "id": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[video_id.encode()])
+                ),
+                "labels": tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=labels)
+                ),
+            }
+        ),
+        feature_lists=tf.train.FeatureLists(
+            feature_list={"rgb": frame_list(rgb), "audio": frame_list(audio)}
+        ),
+    )
+
+
+@pytest.mark.parametrize("frames", [0, 1, 300])
+def test_frame_example_is_the_frame_by_frame_message(frames):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(frames)
+    rgb = rng.integers(0, 256, (frames, 1024), dtype=np.uint8)
+    audio = rng.integers(0, 256, (frames, 128), dtype=np.uint8)
+    written = tf.train.SequenceExample.FromString(
+        synthetic.frame_example("fg6m", [3, 3861], rgb, audio)
+    )
+    assert written == _frame_by_frame("fg6m", [3, 3861], rgb, audio)
+    rows = written.feature_lists.feature_list["rgb"].feature
+    assert len(rows) == frames
+    if frames:
+        assert rows[-1].bytes_list.value[0] == rgb[-1].tobytes()
+
+
+def test_full_shape_labels_average_three_per_video():
+    # The 2018 release averages 3.0 labels per video (yt8m-format.md 1);
+    # `keras-gmsa synth --full-shape` draws 2.6 global classes per video.
+    gen = synthetic.SyntheticYT8M(
+        num_classes=3862,
+        min_frames=300,
+        labels_per_video=2.6,
+        feature_sizes={"rgb": 4, "audio": 2},
+    )
+    counts = [len(labels) for _, labels, _, _ in gen.videos(600, seed=3)]
+    assert 2.85 < np.mean(counts) < 3.15
+    assert max(counts) >= 7  # a tail of videos with many labels
