@@ -58,7 +58,7 @@ def add_parser(sub, parents):
         action="store_true",
         help="the 2018 release's shape: every video 300 frames of "
         "1024 + 128 bytes, 3862 classes, about 3 labels per video, 1,000 "
-        "videos per shard (the flags below still win)",
+        "videos per shard (flags given with it win)",
     )
     p.add_argument(
         "--split", default="train", help="split name, in the file names"
