@@ -97,21 +97,36 @@ def segment_map(ranked, ratings, top_n=TOP_N):
     return float(np.mean(aps)) if aps else 0.0
 
 
+def checked_classes(classes, num_classes):
+    """The sorted class indices of `classes` (None: all), each in
+    ``[0, num_classes)``."""
+    if classes is None:
+        return list(range(num_classes))
+    classes = sorted({int(c) for c in classes})
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise ValueError(f"classes {bad[:5]} are outside [0, {num_classes}).")
+    return classes
+
+
 def ranking_keys(scores, arrival):
     """int64 keys whose ascending order is the ranking: higher score
     first, then earlier arrival.
 
     A float32's bits, flipped so that unsigned order is float order
-    (-0.0 counts as 0.0), reversed for "higher first", fill bits 31-62;
-    the arrival number (< 2**31) the low ones.
+    (-0.0 counts as 0.0; NaN below -inf, so a NaN ranks last), reversed
+    for "higher first", fill bits 31-62; the arrival number (< 2**31) the
+    low ones.
 
     Args:
         scores: float32 array of any shape.
         arrival: int64 array broadcastable to it.
     """
-    bits = (np.asarray(scores, np.float32) + np.float32(0.0)).view(np.int32)
-    bits = bits.astype(np.int64)
+    scores = np.asarray(scores, np.float32) + np.float32(0.0)
+    bits = scores.view(np.int32).astype(np.int64)
     ordered = np.where(bits >= 0, bits + 2**31, -1 - bits)  # [0, 2**32)
+    # -inf is 2**23 - 1 here; every NaN becomes 0, below it.
+    ordered = np.where(np.isnan(scores), 0, ordered)
     return ((2**32 - 1 - ordered) << 31) | np.asarray(arrival, np.int64)
 
 
@@ -147,14 +162,7 @@ class SegmentEvaluator:
             raise ValueError(f"top_n must be a positive int; got {top_n!r}.")
         self.num_classes = int(num_classes)
         self.top_n = top_n
-        if classes is None:
-            classes = range(self.num_classes)
-        self.classes = sorted({int(c) for c in classes})
-        bad = [c for c in self.classes if not 0 <= c < self.num_classes]
-        if bad:
-            raise ValueError(
-                f"classes {bad[:5]} are outside [0, {self.num_classes})."
-            )
+        self.classes = checked_classes(classes, self.num_classes)
         self.merge_size = merge_size or max(top_n, 4096)
         self.reset()
 
@@ -228,8 +236,21 @@ class SegmentEvaluator:
         return self
 
     def ranked(self):
-        """``{class: [segment id, ...]}``, each class's best first."""
+        """``{class: [segment id, ...]}``, each class's best first.
+
+        Raises:
+            ValueError: a segment id came twice (the same video read
+                twice), which would list it twice for a class.
+        """
         self._merge()
+        if len(set(self._ids)) != len(self._ids):
+            seen = set()
+            twice = next(s for s in self._ids if s in seen or seen.add(s))
+            raise ValueError(
+                f"Segment {twice!r} was scored twice (are some records read "
+                "twice, e.g. by overlapping patterns?); each segment is "
+                "ranked once."
+            )
         order = np.sort(self._kept, axis=1) & (2**31 - 1)
         ids = np.asarray(self._ids, dtype=object)
         return {c: ids[order[i]].tolist() for i, c in enumerate(self.classes)}
@@ -277,12 +298,14 @@ class StarterSegmentLists:
     For each segment, in the order given: the scores are multiplied by a
     0/1 mask of `classes` (when given, as the starter's
     ``segment_label_ids.csv`` whitelist), its ``top_k`` classes are
-    picked with ``np.argpartition`` and each score is written with ``%g``
-    (six significant digits) and read back; each pair ``(score, segment
-    id)`` goes into its class's heap, which keeps the ``top_n`` largest
-    pairs (at equal scores the larger segment id). `ranked` sorts each
-    heap by score alone, a stable sort of the heap's array, best first;
-    classes come in the order they were first seen.
+    picked with ``np.argpartition`` and sorted best first, each score is
+    written with ``%g`` (six significant digits) and read back, classes
+    off the whitelist (masked to 0, yet picked when fewer than ``top_k``
+    whitelisted classes score above 0) are skipped, and each pair
+    ``(score, segment id)`` goes into its class's heap, which keeps the
+    ``top_n`` largest pairs (at equal scores the larger segment id).
+    `ranked` sorts each heap by score alone, a stable sort of the heap's
+    array, best first; classes come in the order they were first seen.
 
     Differences from `SegmentEvaluator` (docs/faithfulness.md): a segment
     outside its own ``top_k`` classes is never listed for the others,
@@ -307,14 +330,8 @@ class StarterSegmentLists:
         self.top_n = top_n
         self.mask = None
         if classes is not None:
-            classes = sorted({int(c) for c in classes})
-            bad = [c for c in classes if not 0 <= c < self.num_classes]
-            if bad:
-                raise ValueError(
-                    f"classes {bad[:5]} are outside [0, {self.num_classes})."
-                )
             self.mask = np.zeros(self.num_classes, np.float32)
-            self.mask[classes] = 1.0
+            self.mask[checked_classes(classes, self.num_classes)] = 1.0
         self.heaps = {}
 
     def update(self, segment_ids, scores):
@@ -330,7 +347,12 @@ class StarterSegmentLists:
         k = self.top_k
         for sid, row in zip(segment_ids, scores, strict=True):
             sid = sid.decode() if isinstance(sid, bytes) else str(sid)
-            for c in np.argpartition(row, -k)[-k:]:
+            # Its line: the top k, best first (a stable sort of the
+            # partition); classes off the whitelist are not listed.
+            top = sorted(np.argpartition(row, -k)[-k:], key=lambda c: -row[c])
+            for c in top:
+                if self.mask is not None and not self.mask[c]:
+                    continue
                 # "%g": the starter writes the score so and reads it back.
                 pair = (float(f"{float(row[c]):g}"), sid)
                 heap = self.heaps.setdefault(int(c), [])

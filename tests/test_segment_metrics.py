@@ -173,6 +173,32 @@ def test_the_starters_lists_by_hand():
         1: ["d:5", "a:0"],
         3: ["c:0"],
     }
+    # top_k 3 with two whitelisted classes: the partition picks masked
+    # classes (score 0) too, and the starter skips them (class 1 now
+    # lists c, whose 0.85 is within its top 3 of the masked scores).
+    listed = metrics.StarterSegmentLists(4, top_k=3, top_n=2, classes=[1, 3])
+    ranked = listed.update(IDS, SCORES).ranked()
+    assert ranked == {1: ["c:0", "d:5"], 3: ["c:0", "d:5"]}
+    # Classes come in the order of the first line's scores, best first.
+    first = metrics.StarterSegmentLists(4, top_k=4, top_n=2)
+    assert list(first.update(IDS[:1], SCORES[:1]).ranked()) == [0, 1, 2, 3]
+    first = metrics.StarterSegmentLists(4, top_k=4, top_n=2)
+    assert list(first.update(["x:0"], [[0.1, 0.9, 0.5, 0.7]]).ranked()) == [
+        1,
+        3,
+        2,
+        0,
+    ]
+
+
+def test_nan_scores_rank_last_and_a_segment_scored_twice_is_refused():
+    evaluator = metrics.SegmentEvaluator(1, top_n=3)
+    scores = np.array([[0.5], [np.nan], [0.9], [-np.inf]], "float32")
+    evaluator.update(["a:0", "n:0", "b:0", "i:0"], scores)
+    assert evaluator.ranked() == {0: ["b:0", "a:0", "i:0"]}
+    evaluator.update(["a:0"], [[0.1]])
+    with pytest.raises(ValueError, match="'a:0' was scored twice"):
+        evaluator.ranked()
 
 
 def test_the_starters_ties_come_out_in_its_heaps_order():
