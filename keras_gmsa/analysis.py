@@ -122,8 +122,16 @@ def _figure(rows, cols, width=3.2, height=3.0):
 
 
 def _save(plt, fig, path):
+    import os
+
+    from keras_gmsa import paths
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    # Through tf.io.gfile (`path` may be on gs://); the format from the
+    # extension, as savefig(path) takes it (none: PNG).
+    kind = os.path.splitext(str(path))[1].lstrip(".").lower() or None
+    with paths.open_file(path, "wb") as f:
+        fig.savefig(f, dpi=110, format=kind)
     plt.close(fig)
 
 

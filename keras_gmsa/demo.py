@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from keras_gmsa import paths
+
 # Demo configuration: short videos and a small projection keep four models
 # within minutes on two CPU cores; the data stay in the native 1024/128-byte
 # layout.
@@ -99,7 +101,7 @@ def _data(cache_dir, train_videos, test_videos, seed, verbose):
     )
     root = os.path.join(cache_dir, key)
     marker = os.path.join(root, "complete")
-    if not os.path.exists(marker):
+    if not paths.exists(marker):
         if verbose:
             print(f"Writing synthetic shards to {root} ...")
         gen = synthetic.SyntheticYT8M(seed=seed, **DATA)
@@ -122,7 +124,7 @@ def _data(cache_dir, train_videos, test_videos, seed, verbose):
             seed=seed + 1,
             start_index=train_videos,
         )
-        open(marker, "w").close()
+        paths.write_text(marker, "")
     elif verbose:
         print(f"Reusing synthetic shards in {root}")
     return root
@@ -176,7 +178,7 @@ def run(
     local = np.arange(
         DATA["num_classes"] - DATA["num_local_classes"], DATA["num_classes"]
     )
-    os.makedirs(output_dir, exist_ok=True)
+    paths.makedirs(output_dir)
     rows = []
     known = [row for row, _, _ in MODELS]
     unknown = sorted(set(models or ()) - set(known))
@@ -242,10 +244,13 @@ def run(
         dtype_policy=dtype_policy or keras.config.dtype_policy().name,
         rows=rows,
     )
-    with open(os.path.join(output_dir, "report.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(output_dir, "report.md"), "w") as f:
-        f.write("# keras-gmsa demo\n\n" + table + "\n")
+    paths.write_text(
+        os.path.join(output_dir, "report.json"), json.dumps(report, indent=1)
+    )
+    paths.write_text(
+        os.path.join(output_dir, "report.md"),
+        "# keras-gmsa demo\n\n" + table + "\n",
+    )
     if verbose:
         print(f"\nModels and report.json / report.md in {output_dir}")
     return rows

@@ -95,7 +95,12 @@ def open_file(path, mode="r"):
         raise MissingFileError(path)
     if mode.startswith("r") and gfile.isdir(path):
         raise NotAFileError(path)
-    return gfile.GFile(path, mode)
+    f = gfile.GFile(path, mode)
+    if not mode.startswith("r"):
+        # GFile opens on its first write: an unwritable path fails now,
+        # not after the work whose output it was to hold.
+        f.write(b"" if "b" in mode else "")
+    return f
 
 
 def read_text(path):

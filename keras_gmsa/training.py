@@ -582,7 +582,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     # that all take the same decision (new, resume from the same interval,
     # done, or the same error); then only the chief writes.
     state = check_run_dir(run_dir, config, overwrite)
-    start_epoch = 0 if state == "new" else _completed_epochs(run_dir)
+    start_epoch = _completed_epochs(run_dir) if state == "resume" else 0
     cluster.barrier("keras_gmsa: run directory read")
     if cluster.chief:
         write_run_dir(run_dir, config, state, overwrite)
@@ -698,7 +698,8 @@ def _model(config):
     if config["init_from"]:
         try:
             model = keras.saving.load_model(config["init_from"])
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, ImportError) as error:
+            # ImportError: an hf:// model without huggingface_hub.
             raise ValueError(
                 f"init_from {config['init_from']}: the model cannot be "
                 f"loaded ({str(error).splitlines()[0]})"

@@ -37,6 +37,7 @@ import keras_gmsa
 from keras_gmsa import callbacks as callbacks_lib
 from keras_gmsa import constants
 from keras_gmsa import masks as masks_lib
+from keras_gmsa import paths
 from keras_gmsa.search_space import COMBINATIONS
 from keras_gmsa.search_space import L_VALUES
 from keras_gmsa.search_space import MASK_KINDS
@@ -254,7 +255,21 @@ def make_tuner(
             with the same values resumes the search (unless ``overwrite``).
         max_trials: trials in all (RandomSearch, BayesianOptimization).
         max_epochs: epochs of the longest Hyperband bracket.
+
+    Raises:
+        ValueError: `directory` on another filesystem (``gs://``) on JAX
+            or PyTorch, where KerasTuner keeps its trials with Python's
+            local file functions (it uses tf.io.gfile on TensorFlow only).
     """
+    import keras
+
+    backend = keras.backend.backend()
+    if paths.is_remote(directory) and backend != "tensorflow":
+        raise ValueError(
+            f"{directory}: KerasTuner keeps its trials on the local disk on "
+            f"the {backend} backend (tf.io.gfile on tensorflow only): use a "
+            "local directory, or KERAS_BACKEND=tensorflow."
+        )
     common = dict(
         hypermodel=hypermodel,
         objective=OBJECTIVE,
@@ -346,11 +361,13 @@ def write_summary(tuner, num_trials=10):
     rows = summary(tuner, num_trials)
     table = summary_table(rows)
     root = os.path.join(tuner.directory, tuner.project_name)
-    with open(os.path.join(root, "summary.json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    with open(os.path.join(root, "summary.md"), "w") as f:
-        f.write("# Best trials (objective: validation GAP)\n\n")
-        f.write(table + "\n")
+    paths.write_text(
+        os.path.join(root, "summary.json"), json.dumps(rows, indent=1)
+    )
+    paths.write_text(
+        os.path.join(root, "summary.md"),
+        "# Best trials (objective: validation GAP)\n\n" + table + "\n",
+    )
     print(table)
     print(f"\nSaved {root}/summary.md and summary.json")
     return rows

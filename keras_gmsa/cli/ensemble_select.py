@@ -3,6 +3,7 @@
 import json
 
 from keras_gmsa import constants
+from keras_gmsa import paths
 from keras_gmsa.cli._common import UserError
 from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._common import positive_int
@@ -90,5 +91,5 @@ def run(args):
     for member in selection.members:
         print(f"  {member}")
     if args.json:
-        with open(args.json, "w") as f:
+        with paths.open_file(args.json, "w") as f:
             json.dump(selection.as_dict(), f, indent=1)

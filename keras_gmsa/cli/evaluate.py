@@ -2,6 +2,7 @@
 
 import json
 
+from keras_gmsa import paths
 from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._records import add_model_and_pattern
 from keras_gmsa.cli._records import add_segments
@@ -42,7 +43,7 @@ def run(args):
     print(f"videos      {result['num_videos']}")
     print(dataset.read_stats)
     if args.json:
-        with open(args.json, "w") as f:
+        with paths.open_file(args.json, "w") as f:
             json.dump(
                 dict(result, read_stats=dataset.read_stats.as_dict()),
                 f,
@@ -70,5 +71,5 @@ def _segments(args):
     print(f"classes     {result['classes']}")
     print(f"ranking     {result['ranking']} (every segment, {args.scorer})")
     if args.json:
-        with open(args.json, "w") as f:
+        with paths.open_file(args.json, "w") as f:
             json.dump(result, f, indent=1)

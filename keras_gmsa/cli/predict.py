@@ -3,6 +3,7 @@
 import json
 import sys
 
+from keras_gmsa import paths
 from keras_gmsa.cli._common import UserError
 from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._records import add_model_and_pattern
@@ -51,7 +52,7 @@ def run(args):
         return _segments(args)
     model, dataset, _ = model_and_records(args)
     vocab = data.Vocabulary.load(args.vocabulary) if args.vocabulary else None
-    out = open(args.output, "w") if args.output else sys.stdout
+    out = paths.open_file(args.output, "w") if args.output else sys.stdout
     progress = Progress(enabled=not args.quiet)
     try:
         if args.format == "kaggle":
@@ -84,10 +85,10 @@ def run(args):
 def read_segment_classes(path):
     """The class indices of a ``segment_label_ids.csv``-style file."""
     try:
-        with open(path) as f:
-            lines = [line.strip() for line in f if line.strip()]
+        text = paths.read_text(path)
     except OSError as error:
-        raise UserError(f"{path}: {error.strerror}") from error
+        raise UserError(str(error)) from error
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines or lines[0] != "Index":
         raise UserError(f"{path}: expected a header line 'Index'.")
     classes = []
@@ -128,7 +129,7 @@ def _segments(args):
         id_split=args.id_split,
         progress=Progress(unit_name="segment", enabled=not args.quiet),
     )
-    out = open(args.output, "w") if args.output else sys.stdout
+    out = paths.open_file(args.output, "w") if args.output else sys.stdout
     try:
         # The starter writes its classes in the order it first met them.
         lines = submission_lines(

@@ -6,6 +6,8 @@ import io
 import numpy as np
 import tensorflow as tf
 
+from keras_gmsa import paths
+
 VOCABULARY_COLUMNS = (
     "Index",
     "TrainVideoCount",
@@ -35,8 +37,7 @@ class Vocabulary:
     @classmethod
     def load(cls, path):
         """Reads vocabulary.csv (any `tf.io.gfile` filesystem)."""
-        with tf.io.gfile.GFile(path, "r") as f:
-            text = f.read()
+        text = paths.read_text(path)
         reader = csv.DictReader(io.StringIO(text))
         missing = {"Index", "Name"} - set(reader.fieldnames or ())
         if missing:
