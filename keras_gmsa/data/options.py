@@ -7,6 +7,7 @@ reader's own signature.
 """
 
 import dataclasses
+import numbers
 
 from keras_gmsa.data.id_split import IdSplit
 from keras_gmsa.data.id_split import parse_id_split
@@ -72,10 +73,20 @@ class ReaderOptions:
                     f"`{name}` must be a positive integer. Received {value!r}."
                 )
         if self.seed is not None and (
-            not isinstance(self.seed, int) or isinstance(self.seed, bool)
+            not isinstance(self.seed, numbers.Integral)
+            or isinstance(self.seed, bool)
         ):
             raise ValueError(
                 f"`seed` must be an integer or None. Received {self.seed!r}."
+            )
+        if self.seed is not None:
+            object.__setattr__(self, "seed", int(self.seed))
+        if not isinstance(self.repeat, (bool, numbers.Integral)) or (
+            not isinstance(self.repeat, bool) and self.repeat < 1
+        ):
+            raise ValueError(
+                "`repeat` must be True (endless), False or a positive number "
+                f"of passes. Received {self.repeat!r}."
             )
         object.__setattr__(self, "id_split", parse_id_split(self.id_split))
         if self.deterministic is None:

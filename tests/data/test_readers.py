@@ -350,6 +350,8 @@ def test_no_matching_file_is_a_clear_error(tmp_path):
         (dict(on_error="ignore"), "on_error"),
         (dict(batch_size=0), "batch_size"),
         (dict(shuffle=True, seed="0"), "seed"),
+        (dict(repeat=-1), "repeat"),
+        (dict(repeat=0), "repeat"),
         (dict(features={"rgb": 0}), "positive integer size"),
     ],
 )
