@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from keras_gmsa import paths
+from keras_gmsa.log import logger
 
 # Demo configuration: short videos and a small projection keep four models
 # within minutes on two CPU cores; the data stay in the native 1024/128-byte
@@ -103,7 +104,7 @@ def _data(cache_dir, train_videos, test_videos, seed, verbose):
     marker = os.path.join(root, "complete")
     if not paths.exists(marker):
         if verbose:
-            print(f"Writing synthetic shards to {root} ...")
+            logger.info(f"Writing synthetic shards to {root} ...")
         gen = synthetic.SyntheticYT8M(seed=seed, **DATA)
         synthetic.write_dataset(
             root,
@@ -126,7 +127,7 @@ def _data(cache_dir, train_videos, test_videos, seed, verbose):
         )
         paths.write_text(marker, "")
     elif verbose:
-        print(f"Reusing synthetic shards in {root}")
+        logger.info(f"Reusing synthetic shards in {root}")
     return root
 
 
@@ -193,7 +194,7 @@ def run(
             name, **options, **MODEL, **common, dtype_policy=dtype_policy
         )
         if verbose:
-            print(
+            logger.info(
                 f"\n== {_label(row, options)}: "
                 f"{model.count_params():,} parameters"
             )
@@ -233,7 +234,7 @@ def run(
             )
         )
     table = _table(rows)
-    print("\n" + table)
+    logger.info("\n" + table)
     report = dict(
         data=DATA,
         model=MODEL,
@@ -252,7 +253,7 @@ def run(
         "# keras-gmsa demo\n\n" + table + "\n",
     )
     if verbose:
-        print(f"\nModels and report.json / report.md in {output_dir}")
+        logger.info(f"\nModels and report.json / report.md in {output_dir}")
     return rows
 
 
