@@ -17,8 +17,12 @@ from keras_gmsa import masks  # noqa: E402
 from keras_gmsa.models import build_ensemble  # noqa: E402
 from keras_gmsa.models import build_model  # noqa: E402
 from keras_gmsa.models import embedding_model  # noqa: E402
+from keras_gmsa.models import from_preset  # noqa: E402
 from keras_gmsa.models import list_models  # noqa: E402
 from keras_gmsa.models import list_presets  # noqa: E402
+from keras_gmsa.models import load_preset_metadata  # noqa: E402
+from keras_gmsa.models import load_preset_vocabulary  # noqa: E402
+from keras_gmsa.models import save_to_preset  # noqa: E402
 from keras_gmsa.version import __version__  # noqa: E402
 
 __all__ = [
@@ -26,10 +30,14 @@ __all__ = [
     "build_ensemble",
     "build_model",
     "embedding_model",
+    "from_preset",
     "layers",
     "list_models",
     "list_presets",
+    "load_preset_metadata",
+    "load_preset_vocabulary",
     "masks",
+    "save_to_preset",
 ]
 
 

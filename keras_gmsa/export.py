@@ -2,12 +2,21 @@
 
 
 def export_saved_model(model_path, directory, check=True):
-    """Exports a .keras model as a TensorFlow SavedModel.
+    """Exports a .keras model (or a model) as a TensorFlow SavedModel.
 
     The SavedModel's ``serve`` signature takes the model's inputs as they
     come from the records: uint8 frames (B, T, D) per modality and int32
     ``num_frames``. With ``check``, the exported function is run on a
     random batch and compared with the Keras model.
+
+    Args:
+        model_path: a .keras path, or a `keras.Model` (e.g. from
+            `keras_gmsa.from_preset`).
+        directory: the SavedModel's directory.
+        check: compare the served outputs with the model's.
+
+    Returns:
+        max |served - Keras| on the random batch (None without `check`).
     """
     import keras
     import numpy as np
@@ -22,7 +31,10 @@ def export_saved_model(model_path, directory, check=True):
         )
     import tensorflow as tf
 
-    model = keras.saving.load_model(model_path)
+    if isinstance(model_path, keras.Model):
+        model = model_path
+    else:
+        model = keras.saving.load_model(model_path)
     model.export(directory, format="tf_saved_model", verbose=False)
     if not check:
         return None

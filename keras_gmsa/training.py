@@ -99,7 +99,7 @@ DEFAULTS = {
     # The 2019 segment task: train on the rated 5-frame segments of
     # `train` (segment-rated records) with label weights, validate by the
     # segment MAP of `validation`, usually starting from a model trained on
-    # video labels (init_from: a .keras file).
+    # video labels (init_from: a .keras file or a preset's handle).
     "segments": False,
     "init_from": None,
 }
@@ -228,7 +228,9 @@ def resolve_config(*layers):
     if config["init_from"] is not None and not isinstance(
         config["init_from"], str
     ):
-        raise ValueError("init_from must be the path of a .keras file.")
+        raise ValueError(
+            "init_from must be a .keras file's path or a preset's handle."
+        )
     return config
 
 
@@ -559,6 +561,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     if (
         init_from
         and not paths.is_hub(init_from)
+        and not init_from.startswith("kaggle://")  # a preset on Kaggle
         and not paths.exists(init_from)
     ):
         # Before anything is written, so the corrected command is the same
@@ -696,8 +699,13 @@ def _model(config):
     from keras_gmsa.losses import LabelWeightedBinaryCrossentropy
 
     if config["init_from"]:
+        from keras_gmsa.models import preset_io
+
         try:
-            model = keras.saving.load_model(config["init_from"])
+            # A .keras file, or a preset (directory, hf://, kaggle://).
+            model = preset_io.load_model(config["init_from"])
+        except preset_io.PresetError as error:
+            raise ValueError(f"init_from {error}") from error
         except (OSError, ValueError, ImportError) as error:
             # ImportError: an hf:// model without huggingface_hub.
             raise ValueError(

@@ -172,6 +172,7 @@ def test_every_flag_of_every_command_has_help_and_shows_its_default():
         "tune",
         "inspect",
         "export",
+        "preset",
         "synth",
         "verify",
         "models",

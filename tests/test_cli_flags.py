@@ -57,6 +57,7 @@ TUNE = _here("test_tune_flags_shape_the_search")
 INSPECT = "tests/test_analysis.py::test_inspect_command_writes_the_figures"
 SYNTH = _here("test_synth_flags")
 SEGMENTS = "tests/test_segments.py::"
+PRESETS = "tests/models/test_preset_io.py::"
 
 EFFECTS = {
     "--debug": ["tests/test_cli_errors.py::test_debug_shows_the_traceback"],
@@ -148,7 +149,7 @@ EFFECTS = {
         "tests/test_train.py::test_sigkill_then_the_same_command_resumes"
     ],
     # evaluate and predict
-    "evaluate <model>": EVALUATE,
+    "evaluate <model>": EVALUATE + [PRESETS + "test_commands_take_a_preset"],
     "evaluate <pattern>": EVALUATE,
     "evaluate --batch-size": EVALUATE,
     "evaluate --on-error=raise": EVALUATE,
@@ -156,7 +157,7 @@ EFFECTS = {
     "evaluate --top-k": EVALUATE,
     "evaluate --json": EVALUATE,
     "evaluate --id-split": [ID_SPLITS],
-    "predict <model>": PREDICT,
+    "predict <model>": PREDICT + [PRESETS + "test_commands_take_a_preset"],
     "predict <pattern>": PREDICT,
     "predict --batch-size": PREDICT,
     "predict --on-error=raise": PREDICT,
@@ -166,7 +167,8 @@ EFFECTS = {
     "predict --format=kaggle": PREDICT,
     "predict --format=jsonl": PREDICT,
     "predict --vocabulary": [
-        "tests/test_cli.py::test_predict_writes_kaggle_csv_and_named_json_lines"
+        "tests/test_cli.py::test_predict_writes_kaggle_csv_and_named_json_lines",
+        PRESETS + "test_commands_take_a_preset",
     ],
     "predict --output": PREDICT,
     # ensemble-select
@@ -243,7 +245,10 @@ EFFECTS = {
     "inspect --probes": _here("test_inspect_sensitivity"),
     "inspect --out": _here("test_inspect_similarity"),
     # export, synth, verify, models
-    "export <model>": ["tests/test_export.py::test_export_serves_uint8_frames"],
+    "export <model>": [
+        "tests/test_export.py::test_export_serves_uint8_frames",
+        PRESETS + "test_export_takes_a_preset",
+    ],
     "export <directory>": [
         "tests/test_export.py::test_export_serves_uint8_frames"
     ],
@@ -282,8 +287,20 @@ EFFECTS = {
     "train --init-from": TRAIN_KEYS
     + [
         SEGMENTS
-        + "test_fine_tuning_on_segments_starts_from_the_model_and_beats_it"
+        + "test_fine_tuning_on_segments_starts_from_the_model_and_beats_it",
+        PRESETS + "test_train_init_from_a_preset_starts_from_its_weights",
     ],
+    # presets
+    **{
+        f"preset save {flag}": [PRESETS + "test_preset_save_flags"]
+        for flag in (
+            "<source>",
+            "<directory>",
+            "--vocabulary",
+            "--description",
+            "--overwrite",
+        )
+    },
     **{
         f"{command} {flag}": [
             SEGMENTS + "test_evaluate_and_predict_segments",

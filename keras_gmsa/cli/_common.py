@@ -5,6 +5,13 @@ import json
 
 from keras_gmsa import constants
 
+# The help of a MODEL argument: every command that reads a trained model
+# takes a .keras file or a saved preset (`load_model`).
+MODEL_HELP = (
+    "a .keras file, or a preset: its directory, hf://owner/name, "
+    "kaggle://owner/model/keras/variant or gs://bucket/dir"
+)
+
 
 class UserError(ValueError):
     """A mistake of the user's (a file, a pattern, a record, an option):
@@ -129,16 +136,24 @@ def parents():
 
 
 def load_model(path):
-    """A .keras model, or a `UserError` that says what is wrong with it.
+    """A trained model, or a `UserError` that says what is wrong with it.
 
-    `path` may be local, on any `tf.io.gfile` filesystem (``gs://...``)
-    or on the Hugging Face Hub (``hf://user/repo``, which Keras fetches).
+    `path` is a .keras file, local or on any `tf.io.gfile` filesystem
+    (``gs://...``), or a saved preset: a directory (local or ``gs://``),
+    ``hf://owner/name`` or ``kaggle://...``
+    (`keras_gmsa.models.preset_io`).
     """
     import keras
 
     import keras_gmsa  # noqa: F401  (registers the layers)
     from keras_gmsa import paths
+    from keras_gmsa.models import preset_io
 
+    if preset_io.is_preset_handle(path):
+        try:
+            return preset_io.from_preset(path)
+        except preset_io.PresetError as error:
+            raise UserError(str(error)) from error
     if not paths.is_hub(path):
         if not paths.exists(path):
             raise UserError(f"{path}: no such file")

@@ -13,6 +13,7 @@ COMMANDS = (
     "tune",
     "inspect",
     "export",
+    "preset",
     "synth",
     "verify",
     "models",

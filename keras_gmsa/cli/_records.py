@@ -1,6 +1,7 @@
 """A saved model and the records it reads (evaluate, predict; private)."""
 
 from keras_gmsa import constants
+from keras_gmsa.cli._common import MODEL_HELP
 from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._common import positive_int
 
@@ -25,7 +26,7 @@ def model_and_records(args):
 def add_model_and_pattern(p, top_k_help):
     """MODEL, PATTERN, --top-k and --quiet, as evaluate and predict take
     them."""
-    p.add_argument("model", help="a .keras file")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("pattern", help="frame- or video-level records")
     p.add_argument(
         "--quiet",
@@ -67,4 +68,10 @@ def add_segments(p, what):
         "inference.py (a segment listed under its own --top-k classes "
         "only, scores at 6 significant digits), to reproduce a starter "
         "submission",
+    )
+    p.add_argument(
+        "--segment-classes",
+        help="--segments: a segment_label_ids.csv (header Index, then one "
+        "class per line) of the classes ranked (default: every class; "
+        "with --ranking starter, the starter's whitelist)",
     )

@@ -1,5 +1,6 @@
 """`keras-gmsa export`: a TensorFlow SavedModel that serves uint8 frames."""
 
+from keras_gmsa.cli._common import MODEL_HELP
 from keras_gmsa.cli._common import UserError
 from keras_gmsa.cli._common import load_model
 
@@ -13,7 +14,7 @@ def add_parser(sub, parents):
         "against the Keras model on a random batch. Needs "
         "KERAS_BACKEND=tensorflow.",
     )
-    p.add_argument("model", help="a .keras file")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("directory", help="the SavedModel's directory")
     p.set_defaults(run=run)
     return p
@@ -30,8 +31,8 @@ def run(args):
             "KERAS_BACKEND=tensorflow (a .keras file saved on any backend "
             "loads there)"
         )
-    load_model(args.model)  # a clear message for a missing or bad file
-    difference = export_saved_model(args.model, args.directory)
+    model = load_model(args.model)  # a clear message for a bad model
+    difference = export_saved_model(model, args.directory)
     print(f"SavedModel in {args.directory} (signature: serve)")
     print(f"max |served - Keras| on a random batch: {difference:.2e}")
     if difference > 1e-4:

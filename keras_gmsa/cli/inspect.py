@@ -2,6 +2,7 @@
 
 import json
 
+from keras_gmsa.cli._common import MODEL_HELP
 from keras_gmsa.cli._common import UserError
 from keras_gmsa.cli._common import load_model
 from keras_gmsa.cli._common import positive_int
@@ -20,7 +21,7 @@ def add_parser(sub, parents):
         help="similarity (Fig. 1), profiles (Fig. 3), sensitivity (Fig. 4), "
         "clusters (Attention Clusters Fig. 5)",
     )
-    p.add_argument("model", help="a .keras file")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("pattern", help="records the model reads")
     p.add_argument("--video", type=int, default=0, help="index in PATTERN")
     p.add_argument("--modality", default="rgb", help="the encoder to show")
@@ -31,10 +32,14 @@ def add_parser(sub, parents):
         default=[0, 1, 2],
         help="heads shown (similarity)",
     )
-    p.add_argument("--baseline", help="a .keras model to compare (profiles)")
+    p.add_argument(
+        "--baseline", help="a .keras model or preset to compare (profiles)"
+    )
     p.add_argument("--vocabulary", help="vocabulary.csv for label names")
     p.add_argument(
-        "--compare", nargs="+", help="more .keras models (sensitivity)"
+        "--compare",
+        nargs="+",
+        help="more .keras models or presets (sensitivity)",
     )
     p.add_argument(
         "--videos",

@@ -27,7 +27,11 @@ def add_parser(sub, parents):
         default="jsonl",
         help="kaggle: VideoId,LabelConfidencePairs; jsonl: one JSON per video",
     )
-    p.add_argument("--vocabulary", help="vocabulary.csv, for names (jsonl)")
+    p.add_argument(
+        "--vocabulary",
+        help="vocabulary.csv, for names (jsonl; default: the preset's, when "
+        "MODEL is a preset that carries one)",
+    )
     p.add_argument("--output", help="file to write (default: stdout)")
     add_segments(
         p,
@@ -51,7 +55,7 @@ def run(args):
     if args.segments:
         return _segments(args)
     model, dataset, _ = model_and_records(args)
-    vocab = data.Vocabulary.load(args.vocabulary) if args.vocabulary else None
+    vocab = _vocabulary(args)
     out = paths.open_file(args.output, "w") if args.output else sys.stdout
     progress = Progress(enabled=not args.quiet)
     try:
@@ -80,6 +84,21 @@ def run(args):
         progress.close()
         if out is not sys.stdout:
             out.close()
+
+
+def _vocabulary(args):
+    """--vocabulary, else the one MODEL carries if it is a preset."""
+    from keras_gmsa import data
+    from keras_gmsa.models import preset_io
+
+    if args.vocabulary:
+        return data.Vocabulary.load(args.vocabulary)
+    if preset_io.is_preset_handle(args.model):
+        try:
+            return preset_io.load_preset_vocabulary(args.model)
+        except preset_io.PresetError as error:
+            raise UserError(str(error)) from error
+    return None
 
 
 def read_segment_classes(path):

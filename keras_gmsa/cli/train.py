@@ -54,8 +54,9 @@ FLAGS = (
     (
         "init_from",
         str,
-        "a .keras model to start from (e.g. RUN/best.keras of a video-level "
-        "run, to fine-tune on segments)",
+        "a .keras model or a preset (directory or handle) to start from "
+        "(e.g. RUN/best.keras of a video-level run, to fine-tune on "
+        "segments)",
     ),
 )
 

@@ -64,6 +64,20 @@ class Vocabulary:
     def names(self, indices):
         return [self.name(i) for i in indices]
 
+    def to_csv(self):
+        """vocabulary.csv's text: the columns the rows were read with (the
+        2018 columns for an empty vocabulary), rows by Index; `load` reads
+        it back to the same rows."""
+        rows = [self.rows[index] for index in sorted(self.rows)]
+        columns = list(rows[0]) if rows else list(VOCABULARY_COLUMNS)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(
+            text, fieldnames=columns, restval="", extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        return text.getvalue()
+
 
 def top_k(predictions, k=20, vocabulary=None):
     """Per video, the k best ``(label, score)`` pairs, best first.

@@ -1,10 +1,15 @@
-"""Model registry (`build_model`, `list_models`) and ensembles
-(`build_ensemble`, `select_members`)."""
+"""Model registry (`build_model`, `list_models`), ensembles
+(`build_ensemble`, `select_members`) and presets with weights
+(`save_to_preset`, `from_preset`)."""
 
 from keras_gmsa.models.embedding import embedding_model
 from keras_gmsa.models.ensemble import build_ensemble
 from keras_gmsa.models.ensemble import ensemble_weights
 from keras_gmsa.models.ensemble import select_members
+from keras_gmsa.models.preset_io import from_preset
+from keras_gmsa.models.preset_io import load_preset_metadata
+from keras_gmsa.models.preset_io import load_preset_vocabulary
+from keras_gmsa.models.preset_io import save_to_preset
 from keras_gmsa.models.presets import list_presets
 from keras_gmsa.models.registry import build_model
 from keras_gmsa.models.registry import list_models
@@ -14,7 +19,11 @@ __all__ = [
     "build_model",
     "embedding_model",
     "ensemble_weights",
+    "from_preset",
     "list_models",
     "list_presets",
+    "load_preset_metadata",
+    "load_preset_vocabulary",
+    "save_to_preset",
     "select_members",
 ]
