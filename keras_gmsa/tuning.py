@@ -38,6 +38,7 @@ from keras_gmsa import callbacks as callbacks_lib
 from keras_gmsa import constants
 from keras_gmsa import masks as masks_lib
 from keras_gmsa import paths
+from keras_gmsa.log import logger
 from keras_gmsa.search_space import COMBINATIONS
 from keras_gmsa.search_space import L_VALUES
 from keras_gmsa.search_space import MASK_KINDS
@@ -368,8 +369,8 @@ def write_summary(tuner, num_trials=10):
         os.path.join(root, "summary.md"),
         "# Best trials (objective: validation GAP)\n\n" + table + "\n",
     )
-    print(table)
-    print(f"\nSaved {root}/summary.md and summary.json")
+    logger.info(table)
+    logger.info(f"\nSaved {root}/summary.md and summary.json")
     return rows
 
 

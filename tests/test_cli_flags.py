@@ -320,7 +320,11 @@ EFFECTS = {
         for ranking in ("exact", "starter")
     },
     "predict --segment-classes": [
-        SEGMENTS + "test_evaluate_and_predict_segments"
+        SEGMENTS + "test_evaluate_and_predict_segments",
+        SEGMENTS + "test_evaluate_equals_predicts_submission_scored_officially",
+    ],
+    "evaluate --segment-classes": [
+        SEGMENTS + "test_evaluate_equals_predicts_submission_scored_officially"
     ],
     "models": [
         "tests/test_cli_errors.py::"

@@ -441,33 +441,41 @@ def test_evaluate_equals_predicts_submission_scored_officially(
     model_path = str(segment / "final.keras")
     pattern = str(records / "segment" / "validate*.tfrecord")
     ratings = segments.ratings_of(pattern, CLASSES, features=SIZES)
-    combos = [("windows", "exact"), ("pooled", "exact")]
-    combos.append(("windows", "starter"))
-    for scorer, ranking in combos:
-        if True:
-            flags = ["--segments", "--scorer", scorer, "--ranking", ranking]
-            sub, out = tmp_path / "sub.csv", tmp_path / "eval.json"
-            argv = ["predict", model_path, pattern, *flags]
-            argv += ["--format", "kaggle", "--output", str(sub)]
-            assert cli.main(argv) == 0
-            ranked = {}
-            for line in sub.read_text().splitlines()[1:]:
-                c, ids = line.split(",")
-                ranked[int(c)] = ids.split()
-            argv = ["evaluate", model_path, pattern, *flags, "--json", str(out)]
-            capsys.readouterr()
-            assert cli.main(argv) == 0
-            printed = json.loads(out.read_text())["segment_map"]
-            assert f"segment_map {printed:.6f}" in capsys.readouterr().out
-            assert metrics.segment_map(ranked, ratings) == pytest.approx(
-                printed, abs=1e-12
-            ), (scorer, ranking)
-            if ranking == "exact":
-                # Every segment of the records is listed for every class.
-                windows = sum(len(ids) for ids in ranked.values())
-                assert windows == CLASSES * len(
-                    {s for ids in ranked.values() for s in ids}
-                )
+    whitelist = tmp_path / "segment_label_ids.csv"
+    whitelist.write_text("Index\n1\n4\n6\n")
+    combos = [("windows", "exact", []), ("pooled", "exact", [])]
+    # The starter's lists with its whitelist (three classes, top_k 2 of
+    # the masked scores).
+    classes = ["--segment-classes", str(whitelist), "--top-k", "2"]
+    combos.append(("windows", "starter", classes))
+    for scorer, ranking, extra in combos:
+        flags = ["--segments", "--scorer", scorer, "--ranking", ranking]
+        flags += extra
+        sub, out = tmp_path / "sub.csv", tmp_path / "eval.json"
+        argv = ["predict", model_path, pattern, *flags]
+        argv += ["--format", "kaggle", "--output", str(sub)]
+        assert cli.main(argv) == 0
+        ranked = {}
+        for line in sub.read_text().splitlines()[1:]:
+            c, ids = line.split(",")
+            ranked[int(c)] = ids.split()
+        argv = ["evaluate", model_path, pattern, *flags, "--json", str(out)]
+        capsys.readouterr()
+        assert cli.main(argv) == 0
+        printed = json.loads(out.read_text())["segment_map"]
+        assert f"segment_map {printed:.6f}" in capsys.readouterr().out
+        assert metrics.segment_map(ranked, ratings) == pytest.approx(
+            printed, abs=1e-12
+        ), (scorer, ranking)
+        if ranking == "exact":
+            # Every segment of the records is listed for every class.
+            windows = sum(len(ids) for ids in ranked.values())
+            assert windows == CLASSES * len(
+                {s for ids in ranked.values() for s in ids}
+            )
+        else:
+            # Only the whitelisted classes are listed.
+            assert set(ranked) <= {1, 4, 6} and ranked
     capsys.readouterr()
 
 

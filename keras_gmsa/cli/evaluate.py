@@ -53,6 +53,7 @@ def run(args):
 
 def _segments(args):
     from keras_gmsa import segments
+    from keras_gmsa.cli.predict import segment_classes
 
     model = load_model(args.model)
     result = segments.evaluate_segments(
@@ -61,6 +62,7 @@ def _segments(args):
         scorer=args.scorer,
         ranking=args.ranking,
         top_k=args.top_k,
+        classes=segment_classes(args, model),
         batch_size=args.batch_size,
         on_error=args.on_error,
         id_split=args.id_split,

@@ -38,11 +38,6 @@ def add_parser(sub, parents):
         "rank every 5-frame segment per class and write the 2019 submission "
         "(Class,Segments; needs --format kaggle)",
     )
-    p.add_argument(
-        "--segment-classes",
-        help="--segments: a segment_label_ids.csv (header Index, then one "
-        "class per line) of the classes ranked (default: every class)",
-    )
     p.set_defaults(run=run)
     return p
 
@@ -118,6 +113,20 @@ def read_segment_classes(path):
     return classes
 
 
+def segment_classes(args, model):
+    """--segment-classes read and checked against `model` (None: all)."""
+    if not args.segment_classes:
+        return None
+    classes = read_segment_classes(args.segment_classes)
+    outside = [c for c in classes if c >= int(model.output_shape[-1])]
+    if outside:
+        raise UserError(
+            f"{args.segment_classes}: class {outside[0]} is outside the "
+            f"model's {model.output_shape[-1]} classes."
+        )
+    return classes
+
+
 def _segments(args):
     from keras_gmsa import segments
     from keras_gmsa.segment_metrics import submission_lines
@@ -127,15 +136,7 @@ def _segments(args):
             "--segments writes the 2019 submission: add --format kaggle."
         )
     model = load_model(args.model)
-    classes = None
-    if args.segment_classes:
-        classes = read_segment_classes(args.segment_classes)
-        outside = [c for c in classes if c >= int(model.output_shape[-1])]
-        if outside:
-            raise UserError(
-                f"{args.segment_classes}: class {outside[0]} is outside the "
-                f"model's {model.output_shape[-1]} classes."
-            )
+    classes = segment_classes(args, model)
     evaluator = segments.rank_segments(
         model,
         args.pattern,
