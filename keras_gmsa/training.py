@@ -38,6 +38,12 @@ import time
 
 from keras_gmsa import constants
 from keras_gmsa import paths
+from keras_gmsa.log import logger
+
+# Messages about this process's own state (resumed from where, done, its
+# place in the cluster): every process of a multi-host run says them; the
+# run's results only the chief.
+EVERY_PROCESS = {"all_processes": True}
 
 DEFAULTS = {
     # What to train.
@@ -594,12 +600,16 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
     cluster.barrier("keras_gmsa: run directory written")
     if state == "done":
         summary = _read_json(os.path.join(run_dir, "done.json"))
-        print(f"{run_dir} is complete; see {run_dir}/done.json.")
+        logger.info(
+            f"{run_dir} is complete; see {run_dir}/done.json.",
+            extra=EVERY_PROCESS,
+        )
         return summary
     if state == "resume":
-        print(
+        logger.info(
             f"Resuming {run_dir} after {start_epoch} validation intervals "
-            f"({start_epoch * config['steps_per_validation']} steps)."
+            f"({start_epoch * config['steps_per_validation']} steps).",
+            extra=EVERY_PROCESS,
         )
     if config["mixed_precision"]:
         keras.mixed_precision.set_global_policy(config["mixed_precision"])
@@ -612,12 +622,13 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         )
     if cluster.count > 1:
         role = "the chief, which writes" if cluster.chief else "a worker of"
-        print(
+        logger.info(
             f"Process {cluster.index} of {cluster.count} ({role} {run_dir}); "
-            f"training data-parallel on {replicas} devices in all."
+            f"training data-parallel on {replicas} devices in all.",
+            extra=EVERY_PROCESS,
         )
     elif replicas > 1:
-        print(f"Training data-parallel on {replicas} devices.")
+        logger.info(f"Training data-parallel on {replicas} devices.")
     schedule = config["schedule"]
     if schedule == "decay":
         # The optimizer's schedule sets the rate: no plateau drops.
@@ -682,7 +693,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         )
     cluster.barrier("keras_gmsa: run written")
     summary = _read_json(os.path.join(run_dir, "done.json"))
-    print(
+    logger.info(
         f"Best validation {monitor_of(config)[4:].replace('_', ' ').upper()}"
         f" {summary['best'][monitor_of(config)]:.4f} after "
         f"{summary['best']['epoch']} intervals; {run_dir}/best.keras"
