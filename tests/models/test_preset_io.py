@@ -109,6 +109,12 @@ def world(tmp_path_factory):
     argv += ["--vocabulary", world["vocabulary"]]
     assert cli.main(argv + ["--description", "tiny gateop"]) == 0
     world["model"] = keras.saving.load_model(world["run"] / "best.keras")
+    # The same preset on TensorFlow's in-memory filesystem, which stands
+    # for gs:// (the same tf.io.gfile code path).
+    world["remote"] = "ram://presets/world"
+    keras_gmsa.save_to_preset(
+        world["model"], world["remote"], vocabulary=world["vocabulary"]
+    )
     dataset = data.dataset_for_model(
         world["model"], world["pattern"], batch_size=16
     )
@@ -300,11 +306,7 @@ def test_save_to_preset_from_python(tmp_path):
 
 
 def test_a_preset_on_a_gfile_filesystem(world):
-    # TensorFlow's in-memory filesystem stands for gs:// (same code path).
-    handle = "ram://presets/tiny"
-    keras_gmsa.save_to_preset(
-        world["model"], handle, vocabulary=world["vocabulary"]
-    )
+    handle = world["remote"]
     model = keras_gmsa.from_preset(handle)
     np.testing.assert_allclose(
         _predict(model, world["inputs"]), world["expected"], atol=1e-6
@@ -458,18 +460,20 @@ def test_commands_take_a_preset(world, tmp_path, capsys):
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="a TensorFlow SavedModel")
 def test_export_takes_a_preset(world, tmp_path, capsys):
-    capsys.readouterr()
-    out = tmp_path / "saved_model"
-    assert cli.main(["export", str(world["preset"]), str(out)]) == 0
-    assert "max |served - Keras|" in capsys.readouterr().out
-    assert (out / "saved_model.pb").exists()
+    for name, handle in (("local", world["preset"]), ("gs", world["remote"])):
+        capsys.readouterr()
+        out = tmp_path / name
+        assert cli.main(["export", str(handle), str(out)]) == 0
+        assert "max |served - Keras|" in capsys.readouterr().out
+        assert (out / "saved_model.pb").exists()
 
 
 def test_train_init_from_a_preset_starts_from_its_weights(world, tmp_path):
     # At learning rate 0 the run ends where it started: with the preset's
-    # weights.
+    # weights. (From the gs://-like copy: a local directory takes the same
+    # path once fetched.)
     run = tmp_path / "run"
-    argv = ["--init-from", str(world["preset"]), "--learning-rate", "0"]
+    argv = ["--init-from", world["remote"], "--learning-rate", "0"]
     argv += ["--max-validations", "1", "--steps-per-validation", "1"]
     assert _train(world, run, *argv) == 0
     final = keras.saving.load_model(run / "final.keras")
