@@ -297,6 +297,9 @@ def test_save_to_preset_from_python(tmp_path):
         "notes.txt",
     ]
     assert keras_gmsa.load_preset_vocabulary(directory) is None
+    # A hub is uploaded to, not written: the message says how.
+    with pytest.raises(preset_io.PresetError, match="upload_folder"):
+        keras_gmsa.save_to_preset(model, "hf://me/mine")
     # A vocabulary with classes the model does not score is refused.
     synthetic.write_vocabulary(tmp_path / "big.csv", CLASSES + 1)
     with pytest.raises(preset_io.PresetError, match="class 6; the model"):
