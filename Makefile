@@ -11,7 +11,7 @@ DEMO_BACKEND ?= jax
 # stays on one worker, so its shared fixtures and trained models are reused.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install test test-slow demo lint clean
+.PHONY: install test test-slow test-floors docs demo lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,12 +40,49 @@ test-slow: install
 	    || status=1; \
 	done; exit $$status
 
+# The declared minimum versions (.ci/floors.txt, the `>=` floors of
+# pyproject.toml) of Keras, NumPy and each backend, one venv per backend
+# in $(FLOORS_DIR): TensorFlow's holds the tensorflow-cpu extra, JAX's and
+# PyTorch's no TensorFlow at all (as `pip install keras-gmsa[jax]`). Each
+# runs the smoke subset (`pytest -m smoke`). pip's download cache is shared
+# with .venv; a venv is rebuilt when pyproject.toml or the floors change.
+FLOORS_DIR ?= .venv-floors
+FLOORS := .ci/floors.txt
+SMOKE_TESTS ?= tests/test_smoke.py
+FLOOR_EXTRA_tensorflow := tensorflow-cpu
+FLOOR_EXTRA_jax := jax
+FLOOR_EXTRA_torch := torch
+
+$(FLOORS_DIR)/%/.installed: pyproject.toml $(FLOORS)
+	rm -rf $(FLOORS_DIR)/$*
+	$(PYTHON) -m venv $(FLOORS_DIR)/$*
+	$(FLOORS_DIR)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(FLOORS_DIR)/$*/bin/python -m pip install --quiet -c $(FLOORS) \
+	  -e ".[$(FLOOR_EXTRA_$*)]" "pytest>=8"
+	$(FLOORS_DIR)/$*/bin/python -m pip freeze --exclude-editable > $(FLOORS_DIR)/$*/freeze.txt
+	touch $@
+
+test-floors: $(foreach b,$(BACKENDS),$(FLOORS_DIR)/$(b)/.installed)
+	@status=0; for backend in $(BACKENDS); do \
+	  echo "=== pytest -m smoke, declared minimum versions, KERAS_BACKEND=$$backend ==="; \
+	  grep -iE '^(keras|numpy|tensorflow-cpu|jax|jaxlib|torch|ml.dtypes)=' \
+	    $(FLOORS_DIR)/$$backend/freeze.txt | tr '\n' ' '; echo; \
+	  KERAS_BACKEND=$$backend $(FLOORS_DIR)/$$backend/bin/python -m pytest \
+	    -m smoke $(SMOKE_TESTS) || status=1; \
+	done; exit $$status
+
+# The HTML API reference, from the docstrings (pdoc, Google style), into
+# docs/api/ (not committed); fails if a module does not import.
+docs: install
+	rm -rf docs/api
+	$(BIN)/python docs/build_api.py docs/api
+
 demo: install
 	KERAS_BACKEND=$(DEMO_BACKEND) $(BIN)/keras-gmsa demo
 
 lint: install
-	$(BIN)/ruff check keras_gmsa tests tuner examples benchmarks
-	$(BIN)/ruff format --check keras_gmsa tests tuner examples benchmarks
+	$(BIN)/ruff check keras_gmsa tests tuner examples benchmarks docs
+	$(BIN)/ruff format --check keras_gmsa tests tuner examples benchmarks docs
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(FLOORS_DIR) docs/api .pytest_cache build *.egg-info

@@ -90,8 +90,19 @@ def main(argv=None):
     if args.command != "models":
         # tf.data feeds every backend; a TensorFlow that sees the GPUs
         # would reserve their memory for nothing on JAX and PyTorch.
-        from keras_gmsa.data import hide_gpus_from_tensorflow
-
+        try:
+            from keras_gmsa.data import hide_gpus_from_tensorflow
+        except ImportError as error:
+            # Every command but `models` reads records or writes
+            # TensorFlow files: TensorFlow is missing (the jax or torch
+            # extra alone). The message says which extra to install.
+            if args.debug:
+                raise
+            print(
+                f"keras-gmsa {args.command}: error: {one_line(error)}",
+                file=sys.stderr,
+            )
+            return 2
         hide_gpus_from_tensorflow()
     try:
         return args.run(args) or 0

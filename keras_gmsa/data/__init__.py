@@ -8,8 +8,9 @@ try:
     import tensorflow  # noqa: F401
 except ImportError as error:  # pragma: no cover
     raise ImportError(
-        "keras_gmsa.data reads TFRecords with tf.data and needs TensorFlow: "
-        "pip install 'keras-gmsa[tensorflow]' (or [tensorflow-cpu])."
+        "reading records needs TensorFlow (keras_gmsa.data is built on "
+        "tf.data, whatever the Keras backend): "
+        "pip install 'keras-gmsa[tensorflow-cpu]' (or [tensorflow] on GPUs)"
     ) from error
 
 
