@@ -57,6 +57,7 @@ TUNE = _here("test_tune_flags_shape_the_search")
 INSPECT = "tests/test_analysis.py::test_inspect_command_writes_the_figures"
 SYNTH = _here("test_synth_flags")
 SEGMENTS = "tests/test_segments.py::"
+EXPORT = "tests/test_export.py::"
 PRESETS = "tests/models/test_preset_io.py::"
 
 EFFECTS = {
@@ -246,11 +247,25 @@ EFFECTS = {
     "inspect --out": _here("test_inspect_similarity"),
     # export, synth, verify, models
     "export <model>": [
-        "tests/test_export.py::test_export_serves_uint8_frames",
+        EXPORT + "test_export_serves_uint8_frames",
         PRESETS + "test_export_takes_a_preset",
     ],
-    "export <directory>": [
-        "tests/test_export.py::test_export_serves_uint8_frames"
+    **{
+        f"export {flag}": [EXPORT + "test_export_serves_uint8_frames"]
+        for flag in ("<path>", "--format=saved_model", "--signature=keras")
+    },
+    **{
+        f"export --format={fmt}": [
+            EXPORT + "test_export_format_from_the_command_line",
+            EXPORT + "test_refusals_say_why_in_one_line",
+        ]
+        for fmt in ("onnx", "litert")
+    },
+    "export --signature=starter": [
+        EXPORT + "test_starter_signature_serves_serialized_records"
+    ],
+    "export --signature=mediapipe": [
+        EXPORT + "test_mediapipe_signature_serves_dequantized_frames"
     ],
     **{
         f"synth {flag}": SYNTH

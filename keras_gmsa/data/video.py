@@ -38,9 +38,15 @@ def video_dataset(
         float32 (B, num_classes))``.
     """
     options = reader_options(options, DEFAULTS, **kwargs)
-    on_error = options.on_error
     features = pipeline.check_layout(features or VIDEO_FEATURES, num_classes)
     stats = stats or ReadStats()
+    parse = video_parser(features, num_classes, options.on_error, stats)
+    return pipeline.read(pattern, parse, options, list(features), stats)
+
+
+def video_parser(features, num_classes, on_error, stats):
+    """Batch parser of video-level Examples (shared by the reader and the
+    starter-compatible SavedModel of `keras_gmsa.export`)."""
     names = list(features)
     spec = {
         "id": tf.io.FixedLenFeature(
@@ -126,4 +132,4 @@ def video_dataset(
         return out
 
     parse.probe = probe
-    return pipeline.read(pattern, parse, options, names, stats)
+    return parse

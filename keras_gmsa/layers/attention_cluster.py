@@ -180,8 +180,11 @@ class AttentionCluster(keras.layers.Layer):
         weights = masked_softmax(scores, valid)  # (B, N, T), float32
         pooled = ops.matmul(ops.cast(weights, inputs.dtype), inputs)
         if self.shifting:
+            # beta first: Keras on TensorFlow turns ``x + b`` with b over
+            # axis 1 of a rank-3 x into an NCHW BiasAdd, which the LiteRT
+            # converter cannot lower (a rank-4 transpose); same sum.
             shifted = ops.add(
-                ops.multiply(pooled, self.alpha[:, None]), self.beta[:, None]
+                self.beta[:, None], ops.multiply(pooled, self.alpha[:, None])
             )
             shifted = ops.cast(shifted, "float32")
             norm = ops.sqrt(
