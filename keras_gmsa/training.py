@@ -124,12 +124,7 @@ def load_config_file(path):
     """Reads a run config from a ``.json`` or ``.toml`` file (local or
     any `tf.io.gfile` filesystem)."""
     if path.endswith(".toml"):
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise ValueError(
-                f"{path}: TOML configs need Python 3.11+; use JSON."
-            ) from None
+        import tomllib  # Python 3.11+, the package's floor
 
         return tomllib.loads(paths.read_text(path))
     text = paths.read_text(path)
