@@ -597,8 +597,8 @@ def _reason(error):
 
 
 def _check_onnx_ops(path, name):
-    """Refuses an ONNX file that holds ops ONNX does not define (tf2onnx
-    writes a TensorFlow op it cannot convert as is)."""
+    """Refuses (and deletes) an ONNX file that holds ops its opsets do not
+    define (tf2onnx writes a TensorFlow op it cannot convert as is)."""
     try:
         import onnx
     except ImportError:  # (PyTorch's exporter does not need it)
@@ -631,8 +631,8 @@ def _check_onnx_ops(path, name):
         paths._gfile().remove(path)
         raise ExportError(
             f"ONNX export of {name} fails: the file's ONNX opsets have no "
-            f"{', '.join(sorted(unknown))} (the converter left these "
-            "TensorFlow ops in the graph; onnxruntime refuses the file)"
+            f"{', '.join(sorted(unknown))} (the converter wrote ops ONNX "
+            "does not define; onnxruntime refuses the file)"
         )
 
 
