@@ -1,31 +1,32 @@
 """Peak memory of `keras-gmsa train`, `evaluate` and `predict` at the
-dataset's full shape, at two sizes of input.
+dataset's full shape, and how it grows with the number of videos.
 
-    python benchmarks/memory_commands.py                  # 1000 and 4000
-    python benchmarks/memory_commands.py --sizes 500 2000 --backend jax
+    python benchmarks/memory_commands.py
+    python benchmarks/memory_commands.py --backend jax --copies 4
 
 Data: ``keras-gmsa synth DIR --full-shape --videos N --layouts frame``
-for each size (300 frames of 1024 + 128 bytes per video, 3862 classes),
-written once under ``benchmarks/.data/memory/``. Then, each command a
+for each of ``--sizes`` (300 frames of 1024 + 128 bytes per video, 3862
+classes), written once under ``benchmarks/.data/memory/``, and a set of
+``--copies`` links to each shard of the largest (the same records read
+``--copies`` times: a larger set at no cost in disk). Each command is a
 subprocess run as a user runs it, with the commands' default batch sizes
-(``--backend``, default TensorFlow):
+(``--backend``, default TensorFlow), and its peak resident memory is its
+own (``os.wait4`` returns the child's ``ru_maxrss``):
 
-- ``train``: ``--model`` (the GMSA baseline) for ``--train-steps`` steps
-  of ``--train-batch`` videos and one validation pass of
-  ``--validation-steps`` batches over the smaller set;
-- ``evaluate`` of the trained model over each set;
-- ``predict --format kaggle`` and ``predict --format jsonl`` of each set to
-  a file.
+- **peak**: ``train`` of ``--model`` (the GMSA baseline) for
+  ``--train-steps`` steps of ``--train-batch`` videos and one validation
+  pass of ``--validation-steps`` batches (train's default validation
+  batch, 256); then ``evaluate``, ``predict --format kaggle`` and
+  ``predict --format jsonl`` of the model it saved, over the smallest set.
+  The model's activations at batch 256 set these peaks.
+- **growth**: the same commands with ``--growth-model`` (the starter's
+  frame-level logistic regression: it reads the full-shape frames and
+  costs almost nothing itself, so the commands' own memory shows) at each
+  size, the largest being the linked set; the change of the peak from the
+  second-largest size to the largest.
 
-Each command's peak resident memory is its own (``os.wait4`` returns the
-child's ``ru_maxrss``). From the two sizes, the growth per video and the
-peak extrapolated to a million videos (a straight line through the two
-points: what a command that keeps something per video would need). Both
-sizes should be several of the commands' batches (256 videos): a set
-smaller than one batch makes smaller batches, not fewer.
-
-Prints a table and writes ``benchmarks/results/<name>.json`` and ``.md``
-(``--name``, default ``memory_commands``).
+Prints the tables and writes ``benchmarks/results/<name>.json`` and
+``.md`` (``--name``, default ``memory_commands``).
 """
 
 import argparse
@@ -82,36 +83,59 @@ def _data(videos, seed):
     return os.path.join(directory, "frame", "test*.tfrecord")
 
 
+def _linked(pattern, copies):
+    """A set of `copies` links to each file of `pattern`."""
+    import glob
+
+    directory = os.path.join(DATA, f"linked{copies}")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    for path in sorted(glob.glob(pattern)):
+        name = os.path.basename(path).replace(".tfrecord", "")
+        for c in range(copies):
+            os.symlink(path, os.path.join(directory, f"{name}-{c}.tfrecord"))
+    return os.path.join(directory, "*.tfrecord")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[1000, 4000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
+    parser.add_argument("--copies", type=int, default=10)
     parser.add_argument("--backend", default="tensorflow")
     parser.add_argument("--model", default="baseline")
+    parser.add_argument("--growth-model", default="frame_logistic")
     parser.add_argument("--train-steps", type=int, default=4)
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--validation-steps", type=int, default=2)
+    parser.add_argument("--phases", nargs="+", default=["peak", "growth"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="memory_commands")
     args = parser.parse_args()
 
     sizes = sorted(args.sizes)
     patterns = {n: _data(n, args.seed) for n in sizes}
+    if args.copies > 1:
+        patterns[sizes[-1] * args.copies] = _linked(
+            patterns[sizes[-1]], args.copies
+        )
     work = os.path.join(DATA, "work")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    run_dir = os.path.join(work, "run")
     rows = []
 
-    def measure(command, videos, argv):
+    def measure(phase, command, model, videos, argv):
         rss, seconds = _run(argv, args.backend)
-        row = dict(command=command, videos=videos, peak_rss_mb=rss)
-        row["seconds"] = seconds
+        row = dict(phase=phase, command=command, model=model, videos=videos)
+        row.update(peak_rss_mb=rss, seconds=seconds)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    for videos in sizes:
+    def commands(phase, model, videos):
+        run_dir = os.path.join(work, f"{phase}-run")
         measure(
+            phase,
             "train",
+            model,
             videos,
             _cli(
                 "train",
@@ -119,7 +143,7 @@ def main():
                 run_dir,
                 "--overwrite",
                 "--model",
-                args.model,
+                model,
                 "--train",
                 patterns[videos],
                 "--validation",
@@ -137,18 +161,25 @@ def main():
                 0,
             ),
         )
-    model = os.path.join(run_dir, "final.keras")
-    for videos in sizes:
+        saved = os.path.join(run_dir, "final.keras")
         pattern = patterns[videos]
-        measure("evaluate", videos, _cli("evaluate", model, pattern, "--quiet"))
+        measure(
+            phase,
+            "evaluate",
+            model,
+            videos,
+            _cli("evaluate", saved, pattern, "--quiet"),
+        )
         for fmt in ("kaggle", "jsonl"):
-            out = os.path.join(work, f"predictions-{videos}.{fmt}")
+            out = os.path.join(work, f"predictions-{phase}-{videos}.{fmt}")
             measure(
+                phase,
                 f"predict --format {fmt}",
+                model,
                 videos,
                 _cli(
                     "predict",
-                    model,
+                    saved,
                     pattern,
                     "--format",
                     fmt,
@@ -160,53 +191,63 @@ def main():
             with open(out) as f:
                 lines = sum(1 for _ in f)
             assert lines == videos + (fmt == "kaggle"), (out, lines)
-    small, large = sizes
-    table = [
-        f"| command | peak RSS MB, {small} videos | peak RSS MB, {large} "
-        "videos | growth KB per video | extrapolated to 1,000,000 videos, "
-        f"MB | seconds at {large} |",
-        "|---|---|---|---|---|---|",
-    ]
-    summary = []
-    for command in dict.fromkeys(r["command"] for r in rows):
-        a, b = (
-            next(
-                r for r in rows if r["command"] == command and r["videos"] == n
-            )
-            for n in sizes
-        )
-        per_video_kb = (
-            (b["peak_rss_mb"] - a["peak_rss_mb"]) * 1024 / (large - small)
-        )
-        million = a["peak_rss_mb"] + per_video_kb * (1e6 - small) / 1024
-        summary.append(
-            dict(
-                command=command,
-                growth_kb_per_video=per_video_kb,
-                million_videos_mb=million,
-            )
-        )
-        table.append(
-            f"| {command} | {a['peak_rss_mb']:.0f} | {b['peak_rss_mb']:.0f} "
-            f"| {per_video_kb:.2f} | {million:.0f} | {b['seconds']:.0f} |"
-        )
-    text = "\n".join(table)
+            os.remove(out)
+
+    if "peak" in args.phases:
+        commands("peak", args.model, sizes[0])
+    if "growth" in args.phases:
+        for videos in sorted(patterns):
+            commands("growth", args.growth_model, videos)
+    text = _tables(rows)
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f"{args.name}.json"), "w") as f:
         json.dump(
-            dict(
-                backend=args.backend,
-                model=args.model,
-                argv=sys.argv[1:],
-                rows=rows,
-                summary=summary,
-            ),
+            dict(backend=args.backend, argv=sys.argv[1:], rows=rows),
             f,
             indent=1,
         )
     with open(os.path.join(RESULTS, f"{args.name}.md"), "w") as f:
         f.write(text + "\n")
+
+
+def _tables(rows):
+    lines = [
+        "| command | model | videos | peak RSS MB | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["phase"] == "peak":
+            lines.append(
+                f"| {r['command']} | {r['model']} | {r['videos']} "
+                f"| {r['peak_rss_mb']:.0f} | {r['seconds']:.0f} |"
+            )
+    growth = [r for r in rows if r["phase"] == "growth"]
+    sizes = sorted({r["videos"] for r in growth})
+    if len(sizes) < 2:
+        return "\n".join(lines)
+    a, b = sizes[-2], sizes[-1]
+    lines += [
+        "",
+        "| command | model | "
+        + " | ".join(f"peak RSS MB, {n} videos" for n in sizes)
+        + f" | change, {a} to {b} videos |",
+        "|---|---|" + "---|" * len(sizes) + "---|",
+    ]
+    for command in dict.fromkeys(r["command"] for r in growth):
+        peaks = {
+            r["videos"]: r["peak_rss_mb"]
+            for r in growth
+            if r["command"] == command
+        }
+        model = next(r["model"] for r in growth if r["command"] == command)
+        change = peaks[b] - peaks[a]
+        lines.append(
+            f"| {command} | {model} | "
+            + " | ".join(f"{peaks[n]:.0f}" for n in sizes)
+            + f" | {change:+.0f} MB ({100 * change / peaks[a]:+.0f}%) |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
