@@ -88,6 +88,10 @@ EFFECTS = {
     "train --seed": TRAIN_KEYS + _here("test_train_overwrite_and_seed"),
     "train --no-tensorboard": _here("test_train_overwrite_and_seed"),
     "train --verbose": TRAIN_RUN,
+    "verify --quiet": [
+        "tests/test_progress.py::"
+        "test_verify_counts_the_files_against_their_total"
+    ],
     "tune --verbose": TUNE,
     **{
         f"{command} --quiet": [

@@ -103,6 +103,19 @@ def test_evaluate_and_predict_draw_progress_on_a_terminal(
         assert terminal() == "", command
 
 
+def test_verify_counts_the_files_against_their_total(saved, terminal, capsys):
+    root, _ = saved
+    pattern = str(root / "frame" / "train*.tfrecord")
+    terminal = terminal()
+    assert cli.main(["verify", pattern]) == 0
+    # The total is known: "2/2" files, and a bar.
+    drawn = terminal()
+    assert "2/2" in drawn and "━" in drawn, drawn
+    assert "2 files checked, 0 with problems" in capsys.readouterr().out
+    assert cli.main(["verify", pattern, "--quiet"]) == 0
+    assert terminal() == ""
+
+
 def test_no_progress_into_a_pipe_or_a_file(saved, capsys):
     root, model = saved
     pattern = str(root / "frame" / "train*.tfrecord")

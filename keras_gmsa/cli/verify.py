@@ -18,6 +18,12 @@ def add_parser(sub, parents):
         action="store_true",
         help="check framing only, not payload CRCs",
     )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (one is drawn on standard error when it is "
+        "a terminal)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -34,7 +40,14 @@ def run(args):
             "CRCs in pure Python, a few MB/s (pip install google-crc32c)",
             file=sys.stderr,
         )
-    problems = verify_records(args.pattern, check_crc=not args.fast)
+    from keras_gmsa.progress import Progress
+
+    progress = Progress(
+        target=len(files), unit_name="file", enabled=not args.quiet
+    )
+    problems = verify_records(
+        args.pattern, check_crc=not args.fast, progress=progress
+    )
     for problem in problems:
         print(problem)
     print(f"{len(files)} files checked, {len(problems)} with problems")

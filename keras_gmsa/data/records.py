@@ -168,16 +168,22 @@ def scan_framing(path, check_crc=False):
     return count, None
 
 
-def verify_records(pattern, check_crc=True):
+def verify_records(pattern, check_crc=True, progress=None):
     """Checks every file of `pattern`; returns a list of problem sentences.
 
-    An empty list means every record of every file is intact.
+    An empty list means every record of every file is intact. `progress`
+    (a `keras_gmsa.progress.Progress` whose target is the number of
+    files) counts the files checked.
     """
     problems = []
     for path in resolve_files(pattern):
         _, problem = scan_framing(path, check_crc=check_crc)
         if problem:
             problems.append(problem)
+        if progress is not None:
+            progress.add(1)
+    if progress is not None:
+        progress.close()
     return problems
 
 
