@@ -109,6 +109,17 @@ def checked_classes(classes, num_classes):
     return classes
 
 
+def checked_scores(scores, num_segments, num_classes):
+    """`scores` as a float32 ``(num_segments, num_classes)`` array."""
+    scores = np.asarray(scores, np.float32)
+    if scores.shape != (num_segments, num_classes):
+        raise ValueError(
+            f"scores must be ({num_segments}, {num_classes}); got "
+            f"{scores.shape}."
+        )
+    return scores
+
+
 def ranking_keys(scores, arrival):
     """int64 keys whose ascending order is the ranking: higher score
     first, then earlier arrival.
@@ -177,12 +188,7 @@ class SegmentEvaluator:
 
     def update(self, segment_ids, scores):
         """Adds ``len(segment_ids)`` segments and their ``(S, C)`` scores."""
-        scores = np.asarray(scores, np.float32)
-        if scores.shape != (len(segment_ids), self.num_classes):
-            raise ValueError(
-                f"scores must be ({len(segment_ids)}, {self.num_classes}); "
-                f"got {scores.shape}."
-            )
+        scores = checked_scores(scores, len(segment_ids), self.num_classes)
         if len(self._ids) + len(segment_ids) >= 2**31:
             raise ValueError("A SegmentEvaluator ranks < 2**31 segments.")
         self._ids.extend(
@@ -336,12 +342,9 @@ class StarterSegmentLists:
 
     def update(self, segment_ids, scores):
         """Adds ``len(segment_ids)`` segments and their ``(S, C)`` scores."""
-        scores = np.array(scores, np.float32)
-        if scores.shape != (len(segment_ids), self.num_classes):
-            raise ValueError(
-                f"scores must be ({len(segment_ids)}, {self.num_classes}); "
-                f"got {scores.shape}."
-            )
+        # A copy: the whitelist mask multiplies it in place.
+        scores = checked_scores(scores, len(segment_ids), self.num_classes)
+        scores = scores.copy()
         if self.mask is not None:
             scores *= self.mask
         k = self.top_k
