@@ -20,6 +20,8 @@ BACKEND_PACKAGES = {
     "google-crc32c",
     "jax",
     "torch",
+    "grain",
+    "pyfarmhash",
 }
 
 

@@ -2,16 +2,32 @@
 
 This subpackage needs TensorFlow (for tf.data and record I/O) whatever the
 Keras backend; the datasets it returns feed models on every backend.
+Without TensorFlow only its TensorFlow-free modules import
+(`keras_gmsa.data.options`, `keras_gmsa.data.id_split`, for
+`keras_gmsa.loaders`); any other name raises the ImportError below.
 """
 
+_FREE_OF_TENSORFLOW = ("options", "id_split")
+
 try:
-    import tensorflow  # noqa: F401
+    import tensorflow
 except ImportError as error:  # pragma: no cover
-    raise ImportError(
+    _MISSING = ImportError(
         "reading records needs TensorFlow (keras_gmsa.data is built on "
         "tf.data, whatever the Keras backend): "
-        "pip install 'keras-gmsa[tensorflow-cpu]' (or [tensorflow] on GPUs)"
-    ) from error
+        "pip install 'keras-gmsa[tensorflow-cpu]' (or [tensorflow] on GPUs), "
+        "or read them without it with keras_gmsa.loaders (Grain or PyTorch)"
+    )
+    _MISSING.__cause__ = error
+
+    def __getattr__(name):
+        if name.startswith("__") or name in _FREE_OF_TENSORFLOW:
+            # The import machinery asks before importing a submodule.
+            raise AttributeError(name)
+        raise _MISSING
+
+else:
+    _MISSING = None
 
 
 def hide_gpus_from_tensorflow():
@@ -34,26 +50,27 @@ def hide_gpus_from_tensorflow():
     return True
 
 
-from keras_gmsa.data import synthetic  # noqa: E402
-from keras_gmsa.data.conditional import sample_label_subsets  # noqa: E402
-from keras_gmsa.data.conditional import with_given_labels  # noqa: E402
-from keras_gmsa.data.for_model import dataset_for_model  # noqa: E402
-from keras_gmsa.data.for_model import segments_for_model  # noqa: E402
-from keras_gmsa.data.frame import frame_dataset  # noqa: E402
-from keras_gmsa.data.id_split import IdSplit  # noqa: E402
-from keras_gmsa.data.id_split import in_split  # noqa: E402
-from keras_gmsa.data.options import ReaderOptions  # noqa: E402
-from keras_gmsa.data.pipeline import dequantize  # noqa: E402
-from keras_gmsa.data.records import ReadStats  # noqa: E402
-from keras_gmsa.data.records import RecordFileError  # noqa: E402
-from keras_gmsa.data.records import find_wrong_types  # noqa: E402
-from keras_gmsa.data.records import resolve_files  # noqa: E402
-from keras_gmsa.data.records import verify_records  # noqa: E402
-from keras_gmsa.data.segment import segment_dataset  # noqa: E402
-from keras_gmsa.data.video import video_dataset  # noqa: E402
-from keras_gmsa.data.vocabulary import Vocabulary  # noqa: E402
-from keras_gmsa.data.vocabulary import top_k  # noqa: E402
-from keras_gmsa.data.vocabulary import write_submission  # noqa: E402
+if _MISSING is None:
+    from keras_gmsa.data import synthetic  # noqa: E402
+    from keras_gmsa.data.conditional import sample_label_subsets  # noqa: E402
+    from keras_gmsa.data.conditional import with_given_labels  # noqa: E402
+    from keras_gmsa.data.for_model import dataset_for_model  # noqa: E402
+    from keras_gmsa.data.for_model import segments_for_model  # noqa: E402
+    from keras_gmsa.data.frame import frame_dataset  # noqa: E402
+    from keras_gmsa.data.id_split import IdSplit  # noqa: E402
+    from keras_gmsa.data.id_split import in_split  # noqa: E402
+    from keras_gmsa.data.options import ReaderOptions  # noqa: E402
+    from keras_gmsa.data.pipeline import dequantize  # noqa: E402
+    from keras_gmsa.data.records import ReadStats  # noqa: E402
+    from keras_gmsa.data.records import RecordFileError  # noqa: E402
+    from keras_gmsa.data.records import find_wrong_types  # noqa: E402
+    from keras_gmsa.data.records import resolve_files  # noqa: E402
+    from keras_gmsa.data.records import verify_records  # noqa: E402
+    from keras_gmsa.data.segment import segment_dataset  # noqa: E402
+    from keras_gmsa.data.video import video_dataset  # noqa: E402
+    from keras_gmsa.data.vocabulary import Vocabulary  # noqa: E402
+    from keras_gmsa.data.vocabulary import top_k  # noqa: E402
+    from keras_gmsa.data.vocabulary import write_submission  # noqa: E402
 
 __all__ = [
     "IdSplit",

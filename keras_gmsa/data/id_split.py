@@ -24,8 +24,6 @@ Specs are written ``"holdout:0.03"`` or ``"rest:0.03"`` (the command line's
 
 import dataclasses
 
-import tensorflow as tf
-
 PARTS = ("holdout", "rest")
 BUCKETS = 1_000_000
 
@@ -64,6 +62,8 @@ class IdSplit:
 
     def contains(self, ids):
         """Bool tensor: which of the string tensor `ids` are in this part."""
+        import tensorflow as tf
+
         threshold = round(self.fraction * BUCKETS)
         buckets = tf.strings.to_hash_bucket_fast(ids, BUCKETS)
         holdout = buckets < threshold
@@ -90,6 +90,8 @@ def parse_id_split(spec):
 
 def in_split(ids, spec):
     """NumPy bool array: which video ids (str or bytes) `spec` selects."""
+    import tensorflow as tf
+
     split = parse_id_split(spec)
     ids = [i.encode() if isinstance(i, str) else bytes(i) for i in ids]
     return split.contains(tf.constant(ids, tf.string)).numpy()
