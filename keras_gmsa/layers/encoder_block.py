@@ -6,8 +6,15 @@ from keras_gmsa.layers._trainable import propagate_frozen
 from keras_gmsa.layers.attention import GatedAttentionMaps
 from keras_gmsa.layers.attention import GatedContextMHA
 from keras_gmsa.layers.attention import LocalMaskedMHA
+from keras_gmsa.layers.attention import _paths
 
 ATTENTION_KINDS = ("global", "shareatt", "gateatt", "gateop")
+_ATTENTION = {
+    "global": LocalMaskedMHA,
+    "shareatt": LocalMaskedMHA,
+    "gateatt": GatedAttentionMaps,
+    "gateop": GatedContextMHA,
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
@@ -34,8 +41,10 @@ class EncoderBlock(keras.layers.Layer):
         layer_norm_epsilon: epsilon of both LayerNorms.
         renormalize: GateAtt only: renormalise rows of the gated maps.
         gate_use_bias: GateAtt/GateOp only: bias in the gate products.
-        implementation: ShareAtt / global only: ``"dense"`` or ``"banded"``
-            (local heads linear in T; see `LocalMaskedMHA`).
+        implementation: the attention layer's ``implementation``:
+            ``"auto"`` (default), ``"maps"``, ``"fused"`` (not GateAtt) or
+            ``"banded"`` (ShareAtt / global only: local heads linear in T);
+            see `LocalMaskedMHA` and docs/attention.md.
         kernel_initializer: initializer of every kernel of the block.
 
     Call arguments:
@@ -70,7 +79,7 @@ class EncoderBlock(keras.layers.Layer):
         renormalize=False,
         gate_use_bias=False,
         kernel_initializer="glorot_uniform",
-        implementation="dense",
+        implementation="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -111,15 +120,11 @@ class EncoderBlock(keras.layers.Layer):
         self.attention_dropout = attention_dropout
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
-        if implementation != "dense" and attention not in (
-            "global",
-            "shareatt",
-        ):
-            raise ValueError(
-                "`implementation` applies to attention='global'/'shareatt' "
-                f"(LocalMaskedMHA); received {implementation!r} for "
-                f"{attention!r}."
-            )
+        implementation = _paths.implementation_of(
+            f"EncoderBlock(attention={attention!r})",
+            implementation,
+            _ATTENTION[attention]._implementations,
+        )
         self.renormalize = renormalize
         self.gate_use_bias = gate_use_bias
         self.implementation = implementation
@@ -153,10 +158,14 @@ class EncoderBlock(keras.layers.Layer):
                 sequence_length=length,
                 renormalize=self.renormalize,
                 gate_use_bias=self.gate_use_bias,
+                implementation=self.implementation,
                 **common,
             )
         return GatedContextMHA(
-            local_mask=self.masks, gate_use_bias=self.gate_use_bias, **common
+            local_mask=self.masks,
+            gate_use_bias=self.gate_use_bias,
+            implementation=self.implementation,
+            **common,
         )
 
     def build(self, inputs_shape):

@@ -163,7 +163,7 @@ def build_gmsa_model(
     ff_multiplier=1,
     projection_dim=None,
     positional_encoding=None,
-    attention_implementation="dense",
+    attention_implementation="auto",
     hidden_dim=1280,
     dropout=0.1,
     attention_dropout=0.0,

@@ -76,7 +76,7 @@ def test_banded_training_step_equals_dense_and_round_trips(rng, tmp_path):
 
 
 def test_banded_refuses_unknown_implementation():
-    with pytest.raises(ValueError, match="implementation must be"):
+    with pytest.raises(ValueError, match="takes implementation= one of"):
         LocalMaskedMHA(2, 4, head_masks="tp2", implementation="sparse")
 
 

@@ -1,10 +1,10 @@
 """The fused path (Keras' `ops.dot_product_attention` with the additive
 per-head mask) computes what the package's own maps compute.
 
-PyTorch takes the fused path by default (``fused_attention = "auto"``);
-``fused_attention=True`` forces it on every backend and ``False`` forbids
-it, so both are checked on every backend: outputs, padded rows, one
-training step, and the dtype policies.
+PyTorch takes the fused path by default (``implementation="auto"``);
+``implementation="fused"`` forces it on every backend and ``"maps"``
+forbids it, so both are checked on every backend: outputs, padded rows,
+one training step, and the dtype policies.
 """
 
 import keras
@@ -36,13 +36,13 @@ def _decisive(layer, rng):
             v.assign(2.0 * rng.normal(size=v.shape).astype("float32"))
 
 
-def _steps(layer, x, frame_mask, target):
-    """One SGD step with the fused path forced, then one with it forbidden,
-    from the same weights: the two outputs and weight changes."""
-    start = [helpers.to_numpy(w).copy() for w in layer.weights]
+def _steps(layers, x, frame_mask, target):
+    """One SGD step through the fused path forced, then one through the
+    package's maps, from the same weights: the two outputs and weight
+    changes."""
+    start = [helpers.to_numpy(w).copy() for w in layers[0].weights]
     outputs, changes = [], []
-    for fused in (True, False):
-        layer.fused_attention = fused
+    for layer in layers:
         for w, value in zip(layer.weights, start, strict=True):
             w.assign(value)
         outputs.append(helpers.to_numpy(layer(x, frame_mask=frame_mask)))
@@ -57,7 +57,6 @@ def _steps(layer, x, frame_mask, target):
                 for w, s in zip(layer.weights, start, strict=True)
             ]
         )
-    layer.fused_attention = "auto"
     return outputs, changes
 
 
@@ -65,11 +64,13 @@ def _steps(layer, x, frame_mask, target):
 def test_fused_path_equals_the_explicit_maps(rng, kind):
     x, frame_mask = helpers.frames_and_mask(rng, 3, 12, 16, [12, 5, 0])
     target = rng.normal(size=x.shape).astype("float32")
-    layer = LAYERS[kind]()
-    layer(x, frame_mask=frame_mask)
+    layers = [LAYERS[kind](implementation=i) for i in ("fused", "maps")]
+    for layer in layers:
+        layer(x, frame_mask=frame_mask)
+    layer = layers[0]
     _decisive(layer, rng)
     (fused, explicit), (d_fused, d_explicit) = _steps(
-        layer, x, frame_mask, target
+        layers, x, frame_mask, target
     )
     np.testing.assert_allclose(fused, explicit, atol=2e-5 * abs(explicit).max())
     assert (fused[~frame_mask] == 0).all()
@@ -89,10 +90,9 @@ def test_fused_path_under_mixed_precision(rng, kind, policy):
     x, frame_mask = helpers.frames_and_mask(rng, 3, 12, 16, [12, 3, 0])
     reference = LAYERS[kind]()
     reference(x, frame_mask=frame_mask)
-    layer = LAYERS[kind](dtype=policy)
+    layer = LAYERS[kind](dtype=policy, implementation="fused")
     layer(x, frame_mask=frame_mask)
     layer.set_weights(reference.get_weights())
-    layer.fused_attention = True
     out = helpers.to_numpy(
         keras.ops.cast(layer(x, frame_mask=frame_mask), "float32")
     )
@@ -101,23 +101,3 @@ def test_fused_path_under_mixed_precision(rng, kind, policy):
     assert (out[~frame_mask] == 0).all()
     tol = 3e-3 if policy == "mixed_float16" else 2.5e-2
     np.testing.assert_allclose(out, expected, atol=tol * abs(expected).max())
-
-
-def test_flash_attention_false_forbids_the_fused_path(rng):
-    # Keras' contract: flash_attention=False asks for no fused kernel.
-    layer = LAYERS["shareatt"](flash_attention=False)
-    x, frame_mask = helpers.frames_and_mask(rng, 2, 12, 16, [12, 5])
-    layer(x, frame_mask=frame_mask)
-    layer.fused_attention = True
-    masks = layer._attention_masks(x, x, None, False, True)
-    assert not layer._fused_allowed(masks, training=False)
-    default = LAYERS["shareatt"]()
-    default(x, frame_mask=frame_mask)
-    default.fused_attention = True
-    assert default._fused_allowed(masks, training=False)
-    # Attention dropout in training has no fused form here.
-    dropped = LAYERS["shareatt"](dropout=0.1)
-    dropped(x, frame_mask=frame_mask)
-    dropped.fused_attention = True
-    assert not dropped._fused_allowed(masks, training=True)
-    assert dropped._fused_allowed(masks, training=False)

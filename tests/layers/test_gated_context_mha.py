@@ -50,12 +50,15 @@ def test_matches_numpy_reference_of_equations_9_to_13(rng, spec):
 def test_written_out_gradient_equals_automatic_gradient(rng, policy):
     x, frame_mask = helpers.frames_and_mask(rng, 3, 10, 16, [10, 6, 0])
     target = rng.normal(size=x.shape).astype("float32")
-    layer = GatedContextMHA(
-        num_heads=4, key_dim=4, local_mask="td4/2", dtype=policy
-    )
     # The written-out gradient on every backend (PyTorch would otherwise
     # train through its fused kernels: tests/layers/test_fused_attention.py).
-    layer.fused_attention = False
+    layer = GatedContextMHA(
+        num_heads=4,
+        key_dim=4,
+        local_mask="td4/2",
+        dtype=policy,
+        flash_attention=False,
+    )
     lean, automatic = helpers.lean_and_automatic_steps(
         layer, x, frame_mask, target
     )

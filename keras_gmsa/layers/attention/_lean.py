@@ -31,6 +31,12 @@ VALUE_GRAD = "acbe,abcd->aecd"
 HEADS_PER_SLICE = 1
 
 
+def upstream_of(args, upstream):
+    """The upstream gradient given to an `ops.custom_gradient` function:
+    TensorFlow and JAX pass it positionally, PyTorch as a keyword."""
+    return args[0] if upstream is None else upstream
+
+
 def head_slices(heads):
     return [
         (h, min(h + HEADS_PER_SLICE, heads))
@@ -133,9 +139,7 @@ def gated_attention(scores, key_bias, local_bias, kernels, value):
         context = ops.concatenate(contexts, axis=2)
 
         def grad(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch as a keyword after the saved inputs.
-            upstream = args[0] if upstream is None else upstream
+            upstream = upstream_of(args, upstream)
             d_scores, d_value = [], []
             d_global_kernel = ops.zeros_like(global_kernel)
             d_local_kernel = ops.zeros_like(local_kernel)
@@ -234,9 +238,7 @@ def global_and_local_contexts(scores, key_bias, local_bias, value):
         )
 
         def grad(*args, upstream=None):
-            # TensorFlow and JAX pass the upstream gradient positionally,
-            # PyTorch as a keyword after the saved inputs.
-            upstream = args[0] if upstream is None else upstream
+            upstream = upstream_of(args, upstream)
             d_scores, d_value = [], []
             for h0, h1 in slices:
                 val = value[:, :, h0:h1]

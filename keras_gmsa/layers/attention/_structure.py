@@ -1,10 +1,13 @@
-"""The structural masks of a GMSA attention call, and their forms (private).
+"""The masks of one GMSA attention call, in the forms its paths use
+(private).
 
-The structure of a map is what its heads may attend to whatever the
-padding: the per-head `MaskSpec` (BD, TP, TD or global), ANDed with Keras'
-sliding window (``|i - j| < n``) and the causal mask. For a length known
-when the call is traced it is a NumPy constant, folded into the graph on
-every backend; for a length known at run time a tensor.
+Two kinds of mask meet in a call. The *structure* of the local maps is the
+per-head `MaskSpec` (BD, TP, TD or global): what a head may attend to
+whatever the padding, a NumPy constant for lengths known when the call is
+traced (folded into the graph on every backend), a tensor otherwise. The
+*attention mask* is what `_compute_attention` receives, Keras' merge of
+the padding, user, causal and window masks; a ``(B, 1, 1, S)`` mask is the
+key padding of a self-attention call (see `GMSAAttention.call`).
 """
 
 import numpy as np
@@ -14,129 +17,95 @@ from keras_gmsa import masks as masks_lib
 from keras_gmsa.layers._softmax import LARGE_NEGATIVE
 
 
-def structure(specs, sliding_window, causal, length, key_length):
-    """bool structure of one kind of map.
+def over_heads(mask):
+    """A bool ``(T, S)``, ``(B, T, S)`` or ``(B, H, T, S)`` mask as one
+    broadcastable to ``(B, H, T, S)``."""
+    mask = ops.cast(mask, "bool")
+    if len(mask.shape) == 4:
+        return mask
+    while len(mask.shape) < 3:
+        mask = ops.expand_dims(mask, 0)
+    return ops.expand_dims(mask, 1)
 
-    Args:
-        specs: per-head `MaskSpec`s (the local maps), or None (the global
-            maps: window and causal mask only).
-        sliding_window: Keras' ``sliding_window`` (None: no window).
-        causal: AND the causal mask ``j <= i``.
-        length, key_length: T and S, Python ints (NumPy result) or scalar
-            tensors (a tensor result).
 
-    Returns:
-        ``(H, T, S)`` (local) or ``(1, T, S)`` (global), or None when there
-        is nothing to mask.
-    """
-    static = isinstance(length, int) and isinstance(key_length, int)
-    if static:
-        xp = np
-        i = np.arange(length)[:, None]
-        j = np.arange(key_length)[None, :]
-    else:
-        xp = ops
-        i = ops.expand_dims(ops.arange(length, dtype="int32"), 1)
-        j = ops.expand_dims(ops.arange(key_length, dtype="int32"), 0)
-    layer = None
-    if sliding_window is not None:
-        layer = xp.less(xp.abs(i - j), sliding_window)
-    if causal:
-        lower = xp.greater_equal(i, j)
-        layer = lower if layer is None else xp.logical_and(layer, lower)
-    if specs is None:
-        return None if layer is None else xp.expand_dims(layer, 0)
-    full = xp.ones((length, key_length), dtype="bool")
-    heads = []
-    for spec in specs:
-        head = None
-        if not spec.is_global:
-            head = masks_lib._neighbourhood(spec, i, j, xp)
-        if layer is not None:
-            head = layer if head is None else xp.logical_and(head, layer)
-        heads.append(full if head is None else head)
-    return xp.stack(heads, axis=0)
+def is_key_mask(mask):
+    """Whether an attention mask is None or ``(B, 1, 1, S)``: the key
+    padding of a self-attention call."""
+    return mask is None or (
+        len(mask.shape) == 4 and mask.shape[1] == 1 and mask.shape[2] == 1
+    )
+
+
+def local_structure(specs, length, key_length):
+    """bool ``(H, T, S)`` structure of the local maps, or None when every
+    head is global: NumPy for Python int lengths, a tensor otherwise."""
+    if all(spec.is_global for spec in specs):
+        return None
+    if isinstance(length, int) and isinstance(key_length, int):
+        return masks_lib.head_masks(specs, length, key_length)
+    return masks_lib.head_masks_symbolic(specs, length, key_length)
+
+
+def additive(mask):
+    """float32 additive form of a bool mask: 0 allowed, -1e9 not."""
+    if isinstance(mask, np.ndarray):
+        return np.where(mask, 0.0, LARGE_NEGATIVE).astype("float32")
+    return ops.cast(ops.where(mask, 0.0, LARGE_NEGATIVE), "float32")
 
 
 class AttentionMasks:
-    """The masks of one attention call, in the forms the paths use.
+    """The masks of one attention call.
 
     Attributes:
-        pad: bool, broadcastable to ``(B, H, T, S)``: padding and user
-            masks (and the sliding window and causal masks when they are
-            not in `structure`), or None.
-        key_padding: True when `pad` is a key mask ``(B, 1, 1, S)`` of a
-            self-attention call: every real query row then has an allowed
-            key (its own frame).
-        structure: bool ``(H | 1, T, S)`` NumPy constant or tensor of the
-            global maps (window and causal), or None.
-        local: the same for the local maps (per-head specs, window and
-            causal), or None when every local map is global.
+        mask: the call's attention mask broadcastable to ``(B, H, T, S)``
+            (padding, user, causal and window masks), or None.
+        key_mask_only: `mask` is None or the key padding of a
+            self-attention call: every real query row has an allowed key
+            in every head (its own frame), so an additive mask needs no
+            pass that zeroes empty rows.
+        local: bool ``(H, T, S)`` structure of the local maps (NumPy when
+            `static`), or None when every local map is global.
+        static: the local structure is known when the call is traced.
     """
 
-    def __init__(self, pad, key_padding, structure, local, cache=None):
-        self.pad = pad
-        self.key_padding = key_padding
-        self.structure = structure
+    def __init__(self, mask, local, local_bias=None):
+        self.key_mask_only = is_key_mask(mask)
+        self.mask = None if mask is None else over_heads(mask)
         self.local = local
-        # The layer's cache of additive forms, so that a static structure
-        # is turned into its float32 bias once, not on every call.
-        self._cache = {} if cache is None else cache
-
-    def _additive(self, structure):
-        key = ("bias", id(structure))
-        if key not in self._cache:
-            # (The structure is kept with its bias: its id stays its own.)
-            self._cache[key] = (
-                structure,
-                np.where(structure, 0.0, LARGE_NEGATIVE).astype("float32"),
-            )
-        return self._cache[key][1]
+        self.static = local is None or isinstance(local, np.ndarray)
+        self._local_bias = local_bias
 
     def merged(self, which):
-        """``pad`` AND the ``"global"`` or ``"local"`` structure."""
-        structure = self.structure if which == "global" else self.local
-        if structure is None:
-            return self.pad
-        structure = ops.expand_dims(ops.convert_to_tensor(structure), 0)
-        if self.pad is None:
-            return structure
-        return ops.logical_and(self.pad, structure)
-
-    def structure_bias(self, which):
-        """NumPy float32 ``(H | 1, T, S)`` additive form of a static
-        structure (0 allowed, -1e9 not), or None."""
-        structure = self.structure if which == "global" else self.local
-        if not isinstance(structure, np.ndarray):
-            return None
-        return self._additive(structure)
+        """`mask` AND the ``"global"`` (nothing more) or ``"local"``
+        structure, for the boolean path."""
+        if which == "global" or self.local is None:
+            return self.mask
+        local = ops.expand_dims(ops.convert_to_tensor(self.local), 0)
+        return local if self.mask is None else ops.logical_and(self.mask, local)
 
     def key_bias(self, scores):
-        """float32 ``(B, 1, 1, S)`` of a key-padding mask (zeros without)."""
-        if self.pad is None:
+        """float32 ``(B, 1, 1, S)`` form of a key mask (zeros without)."""
+        if self.mask is None:
             return ops.zeros((1, 1, 1, scores.shape[-1]), "float32")
-        return ops.cast(ops.where(self.pad, 0.0, LARGE_NEGATIVE), "float32")
+        return additive(self.mask)
+
+    def local_bias(self):
+        """float32 ``(H, T, S)`` additive form of the local structure (a
+        NumPy constant when static), or None."""
+        if self.local is None:
+            return None
+        if self._local_bias is None:
+            self._local_bias = additive(self.local)
+        return self._local_bias
 
     def bias(self, which):
-        """float32 additive form of `merged` for the fast path."""
-        structure = self.structure if which == "global" else self.local
+        """The additive mask of the ``"global"`` or ``"local"`` maps of a
+        key-mask-only call: key padding plus the local structure."""
         parts = []
-        if self.pad is not None:
-            parts.append(
-                ops.cast(ops.where(self.pad, 0.0, LARGE_NEGATIVE), "float32")
-            )
-        if structure is not None:
-            if isinstance(structure, np.ndarray):
-                parts.append(self._additive(structure))
-            else:
-                parts.append(
-                    ops.cast(
-                        ops.where(structure, 0.0, LARGE_NEGATIVE), "float32"
-                    )
-                )
+        if self.mask is not None:
+            parts.append(additive(self.mask))
+        if which == "local" and self.local is not None:
+            parts.append(self.local_bias())
         if not parts:
             return None
-        total = parts[0]
-        for part in parts[1:]:
-            total = ops.add(total, part)
-        return total
+        return parts[0] if len(parts) == 1 else ops.add(parts[0], parts[1])

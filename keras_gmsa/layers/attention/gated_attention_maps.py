@@ -3,11 +3,11 @@ from keras import ops
 
 from keras_gmsa.layers import _initializers
 from keras_gmsa.layers.attention import _lean
-from keras_gmsa.layers.attention._gated import GatedAttention
+from keras_gmsa.layers.attention._global_local import GlobalLocalAttention
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
-class GatedAttentionMaps(GatedAttention):
+class GatedAttentionMaps(GlobalLocalAttention):
     """GateAtt: every head mixes a global and a local map with T x T gates.
 
     From the same ``Q_m``, ``K_m`` each head m computes the global map
@@ -46,6 +46,10 @@ class GatedAttentionMaps(GatedAttention):
         gate_use_bias: add a bias of length T to both gate products (not in
             the paper's equation; default False).
         gate_initializer: initializer of the two T x T gate matrices.
+        implementation: ``"auto"`` (default): written-out gradients that
+            keep the scores and the gate only, where the call allows;
+            ``"maps"``: the maps differentiated automatically (the same
+            numbers up to rounding). No fused kernel computes gated maps.
         **kwargs: arguments of `keras.layers.MultiHeadAttention` (`dropout`,
             `use_bias`, `value_dim`, `use_gate`, `sliding_window`,
             initializers, `seed`, `name`, ...). `sliding_window` and
@@ -74,7 +78,10 @@ class GatedAttentionMaps(GatedAttention):
         Sahu and Goyal, ICASSP 2022, section 2.3.1, eq. 7.
     """
 
-    _map_names = ("global", "local", "gate", "combined")
+    # GateAtt's output needs its maps, MHA's returned tensor is A.
+    _contexts_only = False
+    _returned_map = "combined"
+    _implementations = ("auto", "maps")
 
     def __init__(
         self,
@@ -131,37 +138,33 @@ class GatedAttentionMaps(GatedAttention):
             self.sequence_length = length
         self._check_length(length, key_length, "the input it is built for")
         length = self.sequence_length
-        for name in ("global", "local"):
-            setattr(
-                self,
-                f"_{name}_gate_kernel",
-                self.add_weight(
-                    name=f"{name}_gate_kernel",
-                    shape=(length, length),
-                    initializer=_initializers.clone(self.gate_initializer),
-                ),
-            )
-            setattr(
-                self,
-                f"_{name}_gate_bias",
-                self.add_weight(
-                    name=f"{name}_gate_bias",
-                    shape=(length,),
-                    initializer="zeros",
-                )
-                if self.gate_use_bias
-                else None,
-            )
+        # (In this order: the weights of saved files are read by position.)
+        self._global_gate_kernel = self._gate_kernel("global", length)
+        self._global_gate_bias = self._gate_bias("global", length)
+        self._local_gate_kernel = self._gate_kernel("local", length)
+        self._local_gate_bias = self._gate_bias("local", length)
 
-    def _lean_allowed(self):
+    def _gate_kernel(self, name, length):
+        return self.add_weight(
+            name=f"{name}_gate_kernel",
+            shape=(length, length),
+            initializer=_initializers.clone(self.gate_initializer),
+        )
+
+    def _gate_bias(self, name, length):
+        if not self.gate_use_bias:
+            return None
+        return self.add_weight(
+            name=f"{name}_gate_bias", shape=(length,), initializer="zeros"
+        )
+
+    def _has_lean_gradient(self):
         return not (self.renormalize or self.gate_use_bias)
 
-    def _gate_logits(self, probs, name):
-        kernel = getattr(self, f"_{name}_gate_kernel")
-        logits = _lean.gate_logits(probs, ops.cast(kernel, probs.dtype))
-        bias = getattr(self, f"_{name}_gate_bias")
+    def _gate_logits(self, maps, kernel, bias):
+        logits = _lean.gate_logits(maps, ops.cast(kernel, maps.dtype))
         if bias is not None:
-            logits = logits + ops.cast(bias, probs.dtype)
+            logits = logits + ops.cast(bias, maps.dtype)
         return logits
 
     def _attend(self, path, query, key, value, masks, training, maps):
@@ -171,7 +174,7 @@ class GatedAttentionMaps(GatedAttention):
             context = _lean.gated_attention(
                 scores,
                 masks.key_bias(scores),
-                masks.structure_bias("local"),
+                masks.local_bias(),
                 (
                     ops.cast(self._global_gate_kernel, "float32"),
                     ops.cast(self._local_gate_kernel, "float32"),
@@ -182,22 +185,26 @@ class GatedAttentionMaps(GatedAttention):
         global_maps = self._maps(scores, masks, "global", path)
         local_maps = self._maps(scores, masks, "local", path)
         gate = ops.sigmoid(
-            self._gate_logits(global_maps, "global")
-            - self._gate_logits(local_maps, "local")
+            self._gate_logits(
+                global_maps, self._global_gate_kernel, self._global_gate_bias
+            )
+            - self._gate_logits(
+                local_maps, self._local_gate_kernel, self._local_gate_bias
+            )
         )
         combined = local_maps + gate * (global_maps - local_maps)
         if self.renormalize:
             total = ops.sum(combined, axis=-1, keepdims=True)
             combined = ops.divide_no_nan(combined, total)
         context = self._context(combined, value, training)
-        if maps == "all":
-            return context, {
-                "global": global_maps,
-                "local": local_maps,
-                "gate": gate,
-                "combined": combined,
-            }
-        return context, combined if maps else None
+        if not maps:
+            return context, None
+        return context, {
+            "global": global_maps,
+            "local": local_maps,
+            "gate": gate,
+            "combined": combined,
+        }
 
     def get_config(self):
         config = super().get_config()

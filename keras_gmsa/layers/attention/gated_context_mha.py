@@ -2,11 +2,11 @@ import keras
 from keras import ops
 
 from keras_gmsa.layers.attention import _lean
-from keras_gmsa.layers.attention._gated import GatedAttention
+from keras_gmsa.layers.attention._global_local import GlobalLocalAttention
 
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
-class GatedContextMHA(GatedAttention):
+class GatedContextMHA(GlobalLocalAttention):
     """GateOp: gate the global and local contexts, not the maps.
 
     From shared ``Q_m, K_m, V_m`` every head computes a global map ``A^g_m``
@@ -30,6 +30,11 @@ class GatedContextMHA(GatedAttention):
             paper) or a list of `num_heads` specs; default ``"tp30"``.
         gate_use_bias: add biases to the two gate projections (not in the
             paper's equations; default False).
+        implementation: ``"auto"`` (default): two fused kernels (one per
+            context) where they are the faster (PyTorch), written-out
+            gradients that keep the scores only elsewhere; ``"maps"``: the
+            maps differentiated automatically; ``"fused"``: the fused
+            kernels on every backend. The same numbers up to rounding.
         **kwargs: arguments of `keras.layers.MultiHeadAttention`
             (`use_gate` multiplies both contexts by MHA's gate before
             their projections; `sliding_window` and `use_causal_mask`
@@ -71,55 +76,63 @@ class GatedContextMHA(GatedAttention):
             **kwargs,
         )
 
+    _returned_map = "global"
+
     def build(self, query_shape, value_shape=None, key_shape=None):
         super().build(query_shape, value_shape, key_shape)
-        context_shape = list(
-            self._query_dense.compute_output_shape(query_shape)
+        context_shape = list(self.query_dense.compute_output_shape(query_shape))
+        context_shape[-1] = self.value_dim
+        # W^ol is a second output projection; the gates W^g_g, W^l_g are
+        # output projections with a bias only under gate_use_bias.
+        self._local_output_dense = self._output_projection(
+            "local_attention_output", self.use_bias
         )
-        context_shape[-1] = self._value_dim
-        context_shape = tuple(context_shape)
-        common = self._get_common_kwargs_for_sublayer()
-        self._local_output_dense = self._make_output_dense(
-            query_shape, common, "local_attention_output"
+        self._global_gate = self._output_projection(
+            "global_gate", self.gate_use_bias
         )
-        self._local_output_dense.build(context_shape)
-        # The gate projections are output projections without MHA's bias
-        # unless gate_use_bias (Keras' helper reads `_use_bias`).
-        use_bias = self._use_bias
-        self._use_bias = self.gate_use_bias
-        try:
-            self._global_gate = self._make_output_dense(
-                query_shape,
-                self._get_common_kwargs_for_sublayer(),
-                "global_gate",
-            )
-            self._local_gate = self._make_output_dense(
-                query_shape,
-                self._get_common_kwargs_for_sublayer(),
-                "local_gate",
-            )
-        finally:
-            self._use_bias = use_bias
-        self._global_gate.build(context_shape)
-        self._local_gate.build(context_shape)
+        self._local_gate = self._output_projection(
+            "local_gate", self.gate_use_bias
+        )
+        for projection in (
+            self._local_output_dense,
+            self._global_gate,
+            self._local_gate,
+        ):
+            projection.build(tuple(context_shape))
 
-    _contexts_only = True
+    def _output_projection(self, name, use_bias):
+        """A projection of the shape of MHA's output projection, with its
+        sub-layer arguments (initializers, regularizers, constraints,
+        dtype policy)."""
+        template = self.output_dense
+        output_axes = template.equation.split("->")[1]
+        width = sum(d is not None for d in template.partial_output_shape)
+        return keras.layers.EinsumDense(
+            template.equation,
+            output_shape=template.partial_output_shape,
+            bias_axes=output_axes[-width:] if use_bias else None,
+            name=name,
+            **self._get_common_kwargs_for_sublayer(),
+        )
+
+    def _has_lean_gradient(self):
+        return True
 
     def _attend(self, path, query, key, value, masks, training, maps):
         if path == "fused":
             # Two fused kernels: Q K^T is computed twice, no T x T map is
-            # kept (where fused attention is the faster, see `_base`).
-            return (
-                self._fused(query, key, value, masks, "global"),
-                self._fused(query, key, value, masks, "local"),
-            ), None
+            # kept (where fused attention is the faster, see `_paths`).
+            both = ops.stack(
+                [
+                    self._fused(query, key, value, masks, "global"),
+                    self._fused(query, key, value, masks, "local"),
+                ]
+            )
+            return both, None
         scores = self._scores(query, key)
         if path == "lean":
             both = _lean.global_and_local_contexts(
-                scores,
-                masks.key_bias(scores),
-                masks.structure_bias("local"),
-                value,
+                scores, masks.key_bias(scores), masks.local_bias(), value
             )
             return both, None
         global_maps = self._maps(scores, masks, "global", path)
@@ -130,17 +143,17 @@ class GatedContextMHA(GatedAttention):
                 self._context(local_maps, value, training),
             ]
         )
-        if maps == "all":
-            return both, {"global": global_maps, "local": local_maps}
-        return both, global_maps if maps else None
+        if not maps:
+            return both, None
+        return both, {"global": global_maps, "local": local_maps}
 
     def _project_output(self, context, gate):
-        # A pair, or (2, B, T, H, dv) from one kernel (see `_lean`).
+        # The global and the local contexts, stacked: (2, B, T, H, dv).
         global_context, local_context = context[0], context[1]
         if gate is not None:
             global_context = ops.multiply(global_context, gate)
             local_context = ops.multiply(local_context, gate)
-        global_out = self._output_dense(global_context)
+        global_out = self.output_dense(global_context)
         local_out = self._local_output_dense(local_context)
         mix = ops.sigmoid(
             self._global_gate(global_context) - self._local_gate(local_context)

@@ -6,8 +6,6 @@ from keras_gmsa.layers.attention import _banded
 from keras_gmsa.layers.attention._base import GMSAAttention
 from keras_gmsa.layers.attention._base import parse_specs
 
-IMPLEMENTATIONS = ("dense", "banded")
-
 
 @keras.saving.register_keras_serializable(package="keras_gmsa")
 class LocalMaskedMHA(GMSAAttention):
@@ -32,16 +30,23 @@ class LocalMaskedMHA(GMSAAttention):
             a list of `num_heads` specs, None meaning a global head. Specs:
             ``"bd<W>"``, ``"tp<W>"``, ``"td<W>/<L>"``, ``"global"`` (see
             `keras_gmsa.masks`).
-        implementation: ``"dense"`` (default) computes ``(B, H, T, S)``
-            scores and masks them, time and memory growing as T^2;
-            ``"banded"`` computes local heads from the keys their mask can
-            allow only (blocks for BD, chunks of ``max(W, 16)`` frames
-            with their two neighbours for TP, TP on L interleaved
-            sequences for TD), growing linearly in T; global heads stay
-            dense. Same outputs up to float rounding. It needs a static T
-            and applies to self-attention without `attention_mask` and
-            without `return_attention_scores`; other calls take the dense
-            path (see ``benchmarks/attention_scaling.py``).
+        implementation: how the attention is computed (the same outputs
+            up to float rounding; saved in the config). ``"auto"``
+            (default): the fastest for the backend and the call (Keras'
+            fused kernel with the per-head mask on PyTorch, the package's
+            einsum-softmax-einsum with one additive mask elsewhere).
+            ``"maps"``: the package's maps only. ``"fused"``: a fused
+            kernel wherever the call allows it, on every backend.
+            ``"banded"``: local heads from the keys their mask can allow
+            only (blocks for BD, chunks of ``max(W, 16)`` frames with their
+            two neighbours for TP, TP on L interleaved sequences for TD),
+            time and memory linear in T where the T x T maps grow as T^2;
+            global heads stay dense; it needs a static T and applies to
+            self-attention whose only mask is the padding, without
+            `return_attention_scores` (other calls are computed as
+            "auto"; see ``benchmarks/attention_scaling.py``). ``"dense"``,
+            the name earlier versions gave "auto", is read as "auto".
+            docs/attention.md lists the paths.
         **kwargs: every other argument of `keras.layers.MultiHeadAttention`
             (`value_dim`, `dropout`, `use_bias`, `output_shape`, `use_gate`,
             `sliding_window` (ANDed into every head: ``|i - j| < n``, so a
@@ -95,33 +100,21 @@ class LocalMaskedMHA(GMSAAttention):
         num_heads,
         key_dim,
         head_masks=None,
-        implementation="dense",
+        implementation="auto",
         **kwargs,
     ):
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"implementation must be one of {IMPLEMENTATIONS}. Received "
-                f"implementation={implementation!r}."
-            )
         specs = parse_specs(head_masks, num_heads)
-        super().__init__(num_heads, key_dim, local_specs=specs, **kwargs)
-        self.implementation = implementation
+        super().__init__(
+            num_heads,
+            key_dim,
+            local_specs=specs,
+            implementation=implementation,
+            **kwargs,
+        )
 
     @property
     def head_masks(self):
         return [None if s.is_global else str(s) for s in self._local_specs]
-
-    def _special_path(self, query, masks, training):
-        if (
-            self.implementation == "banded"
-            and self._has_local
-            and query.shape[1] is not None
-            and masks.structure is None  # no causal mask, no window
-        ):
-            return "banded"
-        if self._has_local and self._fused_allowed(masks, training):
-            return "fused"
-        return None
 
     def _attend(self, path, query, key, value, masks, training, maps):
         if path == "banded":
@@ -130,15 +123,15 @@ class LocalMaskedMHA(GMSAAttention):
             return self._fused(query, key, value, masks, "local"), None
         probs = self._maps(self._scores(query, key), masks, "local", path)
         context = self._context(probs, value, training)
-        return context, probs if maps else None
+        return context, {"maps": probs} if maps else None
 
     def _banded(self, q, k, v, masks, training):
         """Global heads dense, local heads from their allowed keys only."""
-        key_mask = None if masks.pad is None else masks.pad[:, 0, 0, :]
+        key_mask = None if masks.mask is None else masks.mask[:, 0, 0, :]
         # The banded kernels take scaled queries (`_scores` scales its own).
         scaled = ops.multiply(q, ops.cast(self._inverse_sqrt_key_dim, q.dtype))
         dropout = None
-        if self._dropout > 0.0:
+        if self.dropout > 0.0:
 
             def dropout(probs):
                 return self._dropout_layer(probs, training=training)
@@ -156,7 +149,7 @@ class LocalMaskedMHA(GMSAAttention):
                 qs, ss, ks, vs = q, scaled, k, v
             if spec.is_global:
                 probs = self._maps(
-                    self._scores(qs, ks), masks, "global", "fast"
+                    self._scores(qs, ks), masks, "global", "additive"
                 )
                 context = self._context(probs, vs, training)
             else:
@@ -173,5 +166,4 @@ class LocalMaskedMHA(GMSAAttention):
     def get_config(self):
         config = super().get_config()
         config["head_masks"] = self.head_masks
-        config["implementation"] = self.implementation
         return config
