@@ -11,7 +11,7 @@ DEMO_BACKEND ?= jax
 # stays on one worker, so its shared fixtures and trained models are reused.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install test test-slow test-floors docs demo lint clean
+.PHONY: install test test-slow test-floors test-no-tf docs demo lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,33 @@ test-floors: $(foreach b,$(BACKENDS),$(FLOORS_DIR)/$(b)/.installed)
 	    -m smoke $(SMOKE_TESTS) || status=1; \
 	done; exit $$status
 
+# Without TensorFlow (issue 29): a venv of the jax and torch extras alone
+# (Grain, PyTorch 2.13.0's CPU wheel, pyfarmhash, google-crc32c; no
+# TensorFlow, checked), where records are read by keras_gmsa.loaders. It
+# runs the loader tests (records written without TensorFlow; the
+# comparisons with tf.data skip themselves) and the train / evaluate /
+# predict commands, on JAX and on PyTorch: a few minutes.
+NOTF_VENV ?= .venv-notf
+NOTF_TESTS ?= tests/loaders tests/test_smoke.py
+
+$(NOTF_VENV)/.installed: pyproject.toml
+	rm -rf $(NOTF_VENV)
+	$(PYTHON) -m venv $(NOTF_VENV)
+	$(NOTF_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NOTF_VENV)/bin/python -m pip install --quiet "torch==2.13.0"
+	$(NOTF_VENV)/bin/python -m pip install --quiet -e ".[jax,torch]" \
+	  "pytest>=8"
+	@if $(NOTF_VENV)/bin/python -c "import tensorflow" 2>/dev/null; then \
+	  echo "$(NOTF_VENV) holds TensorFlow"; exit 1; fi
+	touch $@
+
+test-no-tf: $(NOTF_VENV)/.installed
+	@status=0; for backend in jax torch; do \
+	  echo "=== pytest without TensorFlow, KERAS_BACKEND=$$backend ==="; \
+	  KERAS_BACKEND=$$backend $(NOTF_VENV)/bin/python -m pytest \
+	    $(NOTF_TESTS) || status=1; \
+	done; exit $$status
+
 # The HTML API reference, from the docstrings (pdoc, Google style), into
 # docs/api/ (not committed); fails if a module does not import.
 docs: install
@@ -85,4 +112,4 @@ lint: install
 	$(BIN)/ruff format --check keras_gmsa tests tuner examples benchmarks docs
 
 clean:
-	rm -rf $(VENV) $(FLOORS_DIR) docs/api .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(FLOORS_DIR) $(NOTF_VENV) docs/api .pytest_cache build *.egg-info

@@ -5,7 +5,9 @@ vocabularies, class lists, outputs, run directories) goes through
 `tf.io.gfile` here, or through Keras' saving code for models (which reads
 ``hf://`` as well), so that ``gs://...`` (or any other filesystem
 TensorFlow has) works wherever a local path does. TensorFlow is imported
-when a function is first called, not with this module.
+when a function is first called, not with this module; without
+TensorFlow, local paths work through the standard library and a
+``scheme://`` path is refused in one line.
 """
 
 import errno
@@ -36,9 +38,50 @@ class NotAFileError(IsADirectoryError):
         return f"{self.filename}: {self.strerror}"
 
 
-def _gfile():
-    import tensorflow as tf
+class _LocalFiles:
+    """The part of `tf.io.gfile` used here, for local paths: what a
+    process without TensorFlow (`keras_gmsa.loaders`) reads and writes
+    through. A ``scheme://`` path needs TensorFlow's filesystems."""
 
+    @staticmethod
+    def _local(path):
+        if is_remote(path):
+            raise ValueError(
+                f"{path}: a {str(path).split('://')[0]}:// path needs "
+                "TensorFlow's filesystems (pip install "
+                "'keras-gmsa[tensorflow-cpu]'); without TensorFlow, local "
+                "paths only."
+            )
+        return str(path)
+
+    def exists(self, path):
+        return os.path.exists(self._local(path))
+
+    def isdir(self, path):
+        return os.path.isdir(self._local(path))
+
+    def makedirs(self, path):
+        os.makedirs(self._local(path), exist_ok=True)
+
+    def rmtree(self, path):
+        import shutil
+
+        shutil.rmtree(self._local(path))
+
+    def GFile(self, path, mode="r"):  # noqa: N802 - tf.io.gfile's name
+        return open(self._local(path), mode)
+
+    def rename(self, source, target, overwrite=False):
+        if not overwrite and os.path.exists(self._local(target)):
+            raise FileExistsError(errno.EEXIST, "file exists", str(target))
+        os.replace(self._local(source), self._local(target))
+
+
+def _gfile():
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return _LocalFiles()
     return tf.io.gfile
 
 

@@ -68,6 +68,12 @@ DEFAULTS = {
     "max_frames": constants.MAX_FRAMES,
     "shuffle_buffer": 2048,
     "on_error": "raise",
+    # What reads the records (keras_gmsa.loaders): "auto" (tf.data where
+    # TensorFlow is installed, else Grain on JAX, a PyTorch DataLoader on
+    # PyTorch), "tf", "grain" or "torch"; the worker processes that parse
+    # for Grain and PyTorch (0: the training process).
+    "loader": "auto",
+    "loader_workers": 0,
     # Schedule: the GMSA paper's (sec. 3) unless noted; each default is
     # the paper's value.
     "schedule": "paper",
@@ -101,7 +107,8 @@ DEFAULTS = {
     "mixed_precision": None,
     "distribute": False,
     "seed": 0,
-    "tensorboard": True,
+    # None: when TensorFlow is installed (its summaries write the logs).
+    "tensorboard": None,
     # The 2019 segment task: train on the rated 5-frame segments of
     # `train` (segment-rated records) with label weights, validate by the
     # segment MAP of `validation`, usually starting from a model trained on
@@ -116,7 +123,12 @@ PLATEAUS = ("keras", "pytorch")
 NEVER = 10**9
 # Keys a resumed run may change: how it runs, not what it trains (a
 # preempted job may come back on another number of devices).
-RESUMABLE_CHANGES = ("distribute", "tensorboard", "validation_batch_size")
+RESUMABLE_CHANGES = (
+    "distribute",
+    "tensorboard",
+    "validation_batch_size",
+    "loader_workers",
+)
 MIXED_PRECISION = (None, "mixed_float16", "mixed_bfloat16")
 
 
@@ -197,6 +209,12 @@ def resolve_config(*layers):
         raise ValueError(
             "mixed_precision must be None, 'mixed_float16' or "
             f"'mixed_bfloat16'; got {config['mixed_precision']!r}."
+        )
+    from keras_gmsa.loaders import LOADERS
+
+    if config["loader"] not in LOADERS:
+        raise ValueError(
+            f"loader must be one of {LOADERS}; got {config['loader']!r}."
         )
     for key in ("train_id_split", "validation_id_split"):
         if config[key] is not None:
@@ -445,8 +463,9 @@ def _datasets(model, config, data_seed, with_ids=False):
     same stream, and Keras' DataParallel (JAX) gives each its own part of
     every batch. Every process reads the whole validation set.
     """
-    from keras_gmsa import data
+    from keras_gmsa import loaders
 
+    read = dict(loader=config["loader"], num_workers=config["loader_workers"])
     shuffled = dict(
         batch_size=config["batch_size"],
         shuffle=True,
@@ -460,22 +479,24 @@ def _datasets(model, config, data_seed, with_ids=False):
         id_split=config["train_id_split"],
     )
     if config["segments"]:
-        train = data.segments_for_model(
-            model, config["train"], weighted=True, **shuffled
+        train = loaders.segments_loader_for_model(
+            model, config["train"], weighted=True, **read, **shuffled
         )
         # Validated by the segment MAP (callbacks.SegmentMetrics), which
         # reads the records itself.
         return train, config["validation"]
-    train = data.dataset_for_model(
+    train = loaders.loader_for_model(
         model,
         config["train"],
         sample_given_labels=True,
         with_ids=with_ids,
+        **read,
         **shuffled,
     )
-    validation = data.dataset_for_model(
+    validation = loaders.loader_for_model(
         model,
         config["validation"],
+        **read,
         batch_size=config["validation_batch_size"],
         on_error=config["on_error"],
         id_split=config["validation_id_split"],
@@ -568,12 +589,13 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         # Before anything is written, so the corrected command is the same
         # run.
         raise ValueError(f"init_from {init_from}: no such file.")
+    from keras_gmsa import loaders
+
     if config["segments"]:
         # Before anything is written: frame-level records have no ratings.
-        from keras_gmsa.data.records import check_segment_rated
-
-        check_segment_rated(config["train"])
-        check_segment_rated(config["validation"])
+        loaders.check_segment_rated(config["train"], config["loader"])
+        loaders.check_segment_rated(config["validation"], config["loader"])
+    tensorboard = loaders.tensorboard_choice(config["tensorboard"])
     if multi_host() and not config["distribute"]:
         # TF_CONFIG or KERAS_DISTRIBUTION_* join this process to others:
         # training alone into a shared run directory is never meant.
@@ -645,7 +667,7 @@ def train(config, run_dir, overwrite=False, verbose="auto"):
         lr_factor=config["lr_factor"],
         plateau=config["plateau"],
         validation_steps=config["validation_steps"],
-        tensorboard=config["tensorboard"],
+        tensorboard=tensorboard,
         writer=cluster.chief,
         monitor=monitor_of(config),
         metrics=(

@@ -132,7 +132,29 @@ def parents():
         help="a build_model option (JSON value), e.g. num_heads=4; repeat "
         "for more",
     )
-    return {"records": records, "shape": shape, "options": options}
+    loader = argparse.ArgumentParser(add_help=False)
+    loader.add_argument(
+        "--loader",
+        choices=["auto", "tf", "grain", "torch"],
+        default="auto",
+        help="what reads the records: tf.data, Grain or a PyTorch "
+        "DataLoader (auto: tf.data where TensorFlow is installed, else "
+        "the Keras backend's)",
+    )
+    loader.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes that parse records (grain and torch "
+        "loaders; 0: this process)",
+    )
+    return {
+        "records": records,
+        "shape": shape,
+        "options": options,
+        "loader": loader,
+    }
 
 
 def load_model(path):

@@ -74,7 +74,7 @@ def _version():
 def _user_errors():
     from keras_gmsa.cli._common import UserError
 
-    errors = [UserError, ValueError, FileNotFoundError, OSError]
+    errors = [UserError, ValueError, FileNotFoundError, OSError, ImportError]
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         errors.append(tf.errors.OpError)
@@ -87,22 +87,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "models":
+    if args.command != "models" and sys.modules.get("tensorflow"):
         # tf.data feeds every backend; a TensorFlow that sees the GPUs
         # would reserve their memory for nothing on JAX and PyTorch.
-        try:
-            from keras_gmsa.data import hide_gpus_from_tensorflow
-        except ImportError as error:
-            # Every command but `models` reads records or writes
-            # TensorFlow files: TensorFlow is missing (the jax or torch
-            # extra alone). The message says which extra to install.
-            if args.debug:
-                raise
-            print(
-                f"keras-gmsa {args.command}: error: {one_line(error)}",
-                file=sys.stderr,
-            )
-            return 2
+        # Without TensorFlow, records are read by keras_gmsa.loaders, and
+        # what needs TensorFlow says so in one line (an ImportError).
+        from keras_gmsa.data import hide_gpus_from_tensorflow
+
         hide_gpus_from_tensorflow()
     try:
         return args.run(args) or 0

@@ -8,12 +8,14 @@ from keras_gmsa.cli._common import positive_int
 
 def model_and_records(args):
     """``(model, dataset with ids, num_classes)`` for MODEL and PATTERN."""
-    from keras_gmsa import data
+    from keras_gmsa import loaders
 
     model = load_model(args.model)
-    dataset = data.dataset_for_model(
+    dataset = loaders.loader_for_model(
         model,
         args.pattern,
+        loader=args.loader,
+        num_workers=args.loader_workers,
         batch_size=args.batch_size,
         with_ids=True,
         on_error=args.on_error,

@@ -13,7 +13,7 @@ from keras_gmsa.progress import Progress
 def add_parser(sub, parents):
     p = sub.add_parser(
         "evaluate",
-        parents=[parents["records"]],
+        parents=[parents["records"], parents["loader"]],
         help="official metrics of a saved model on records",
         description="GAP, MAP, PERR and Hit@1 exactly as the YouTube-8M "
         "starter computes them, streamed over the records.",

@@ -15,7 +15,7 @@ from keras_gmsa.progress import Progress
 def add_parser(sub, parents):
     p = sub.add_parser(
         "predict",
-        parents=[parents["records"]],
+        parents=[parents["records"], parents["loader"]],
         help="top-k predictions of a saved model",
         description="Writes each video's top-k classes: the 2018 Kaggle "
         "submission (CSV) or JSON lines with label names.",
@@ -45,7 +45,8 @@ def add_parser(sub, parents):
 def run(args):
     import keras
 
-    from keras_gmsa import data
+    from keras_gmsa import loaders
+    from keras_gmsa.data import vocabulary
 
     if args.segments:
         return _segments(args)
@@ -55,18 +56,16 @@ def run(args):
     progress = Progress(enabled=not args.quiet)
     try:
         if args.format == "kaggle":
-            out.write(data.vocabulary.SUBMISSION_HEADER)
-        for features, _, ids in dataset.as_numpy_iterator():
+            out.write(vocabulary.SUBMISSION_HEADER)
+        for features, _, ids in loaders.numpy_batches(dataset):
             progress.add(len(ids))
             probs = keras.ops.convert_to_numpy(model.predict_on_batch(features))
             if args.format == "kaggle":
-                for line in data.vocabulary.submission_lines(
-                    ids, probs, args.top_k
-                ):
+                for line in vocabulary.submission_lines(ids, probs, args.top_k):
                     out.write(line)
                 continue
             for vid, pairs in zip(
-                ids, data.top_k(probs, args.top_k, vocab), strict=True
+                ids, vocabulary.top_k(probs, args.top_k, vocab), strict=True
             ):
                 row = {
                     "id": vid.decode(),
@@ -83,11 +82,11 @@ def run(args):
 
 def _vocabulary(args):
     """--vocabulary, else the one MODEL carries if it is a preset."""
-    from keras_gmsa import data
+    from keras_gmsa.data.vocabulary import Vocabulary
     from keras_gmsa.models import preset_io
 
     if args.vocabulary:
-        return data.Vocabulary.load(args.vocabulary)
+        return Vocabulary.load(args.vocabulary)
     if preset_io.is_preset_handle(args.model):
         try:
             return preset_io.load_preset_vocabulary(args.model)

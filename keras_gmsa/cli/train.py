@@ -52,6 +52,13 @@ FLAGS = (
     ("shuffle_buffer", int, "records in the shuffle buffer"),
     ("on_error", str, "raise or skip bad records"),
     (
+        "loader",
+        str,
+        "auto, tf, grain or torch: what reads the records (auto: tf.data "
+        "where TensorFlow is installed, else the Keras backend's)",
+    ),
+    ("loader_workers", int, "worker processes of the grain/torch loaders"),
+    (
         "init_from",
         str,
         "a .keras model or a preset (directory or handle) to start from "

@@ -7,7 +7,7 @@ Without TensorFlow only its TensorFlow-free modules import
 `keras_gmsa.loaders`); any other name raises the ImportError below.
 """
 
-_FREE_OF_TENSORFLOW = ("options", "id_split")
+_FREE_OF_TENSORFLOW = ("options", "id_split", "vocabulary")
 
 try:
     import tensorflow

@@ -4,7 +4,6 @@ import csv
 import io
 
 import numpy as np
-import tensorflow as tf
 
 from keras_gmsa import paths
 
@@ -115,7 +114,7 @@ def write_submission(path, video_ids, predictions, top=20):
     Each row holds the `top` best ``label score`` pairs, space separated,
     by descending score.
     """
-    with tf.io.gfile.GFile(path, "w") as f:
+    with paths.open_file(path, "w") as f:
         f.write(SUBMISSION_HEADER)
         for line in submission_lines(video_ids, predictions, top):
             f.write(line)

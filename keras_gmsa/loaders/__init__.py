@@ -10,7 +10,10 @@ made, Grain or PyTorch.
 
 from keras_gmsa.loaders.choice import LOADERS
 from keras_gmsa.loaders.choice import resolve_loader
+from keras_gmsa.loaders.choice import tensorboard_choice
+from keras_gmsa.loaders.for_model import check_segment_rated
 from keras_gmsa.loaders.for_model import loader_for_model
+from keras_gmsa.loaders.for_model import numpy_batches
 from keras_gmsa.loaders.for_model import segments_loader_for_model
 from keras_gmsa.loaders.readers import frame_loader
 from keras_gmsa.loaders.readers import segment_loader
@@ -25,11 +28,14 @@ __all__ = [
     "ReadStats",
     "RecordError",
     "RecordFileError",
+    "check_segment_rated",
     "frame_loader",
     "loader_for_model",
+    "numpy_batches",
     "resolve_files",
     "resolve_loader",
     "segment_loader",
     "segments_loader_for_model",
+    "tensorboard_choice",
     "video_loader",
 ]

@@ -51,3 +51,21 @@ def resolve_loader(loader="auto"):
         "reading records needs TensorFlow, Grain or PyTorch: "
         f"{_INSTALL['grain']}, {_INSTALL['torch']} or {_INSTALL['tf']}"
     )
+
+
+def tensorboard_choice(requested):
+    """Whether a run writes TensorBoard logs (TensorFlow's summaries).
+
+    ``None``: when TensorFlow is installed. ``True`` without TensorFlow is
+    an ImportError in one line (before anything is written).
+    """
+    available = _importable("tf")
+    if requested is None:
+        return available
+    if requested and not available:
+        raise ImportError(
+            "TensorBoard logs need TensorFlow (its summary writer): "
+            f"{_INSTALL['tf']}, or train with --no-tensorboard (tensorboard "
+            "= false)"
+        )
+    return bool(requested)

@@ -112,3 +112,52 @@ def segments_loader_for_model(
         transform=_ForModel(list(frames), length, weighted),
         **kwargs,
     )
+
+
+def check_segment_rated(pattern, loader="auto"):
+    """`keras_gmsa.data.records.check_segment_rated` by any loader: raises
+    unless the first record of `pattern` carries segment ratings."""
+    if resolve_loader(loader) == "tf":
+        from keras_gmsa.data.records import check_segment_rated as check
+
+        return check(pattern)
+    from keras_gmsa.loaders import schema
+    from keras_gmsa.loaders.tfrecord import Payloads
+    from keras_gmsa.loaders.tfrecord import RecordFileError
+    from keras_gmsa.loaders.tfrecord import resolve_files
+    from keras_gmsa.loaders.tfrecord import scan_framing
+
+    for path in resolve_files(pattern):
+        records, _ = scan_framing(path)
+        if not records:
+            continue
+        payloads = Payloads()
+        try:
+            payload = payloads.read(path, 0, *records[0])
+        finally:
+            payloads.close()
+        example = schema.SequenceExample.FromString(payload)
+        if "segment_start_times" not in example.context.feature:
+            raise RecordFileError(
+                f"{path}: record 0 has no segment_start_times: --segments "
+                "trains on 2019 segment-rated records (the validate "
+                "records of partition 3/, or `keras-gmsa synth --layouts "
+                "segment`), not on frame-level records."
+            )
+        return
+
+
+def numpy_batches(dataset):
+    """The batches of any loader's dataset as NumPy (a tf.data dataset
+    through ``as_numpy_iterator``, torch tensors through ``numpy()``)."""
+    if hasattr(dataset, "as_numpy_iterator"):
+        yield from dataset.as_numpy_iterator()
+        return
+
+    def convert(x):
+        if isinstance(x, dict):
+            return {k: convert(v) for k, v in x.items()}
+        return x if isinstance(x, np.ndarray) else x.numpy()
+
+    for batch in dataset:
+        yield tuple(convert(part) for part in batch)

@@ -58,6 +58,9 @@ class RecordLoader(torch.utils.data.DataLoader):
             batch_size=None,
             num_workers=num_workers,
             collate_fn=_as_is,
+            # Not fork: JAX and TensorFlow run threads a forked child
+            # would inherit half-way (deadlocks).
+            multiprocessing_context="forkserver" if num_workers else None,
         )
         self.reading = reading
         self.read_stats = stats

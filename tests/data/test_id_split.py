@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from keras_gmsa import data
-from keras_gmsa.data import synthetic
+from keras_gmsa import loaders
 
 # (id, bucket, part at "holdout:0.03", part at "holdout:0.5"), by bucket.
 # 2018-release ids (4 characters), YouTube-length ids, and edge cases: an
@@ -110,6 +110,8 @@ def records(tmp_path_factory):
     """Frame, video and segment-rated records of the table's ids."""
     import tensorflow as tf
 
+    from keras_gmsa.data import synthetic
+
     root = tmp_path_factory.mktemp("id_split")
     rng = np.random.default_rng(0)
     shards = 2
@@ -164,12 +166,36 @@ def _segment(pattern, **options):
     )
 
 
+def _native(read, framework):
+    # keras_gmsa.loaders' reader of the same layout.
+    name = {_frame: "frame_loader", _video: "video_loader"}.get(
+        read, "segment_loader"
+    )
+    native = getattr(loaders, name)
+
+    def reader(pattern, **options):
+        if read is _video:
+            options["features"] = {"mean_rgb": 8, "mean_audio": 4}
+        else:
+            options.update(features=SIZES, max_frames=FRAMES)
+        return native(pattern, framework=framework, **options)
+
+    return reader
+
+
 # reader name: (layout of its records, reader, ids per video).
 READERS = {
     "frame_dataset": ("frame", _frame, 1),
     "video_dataset": ("video", _video, 1),
     "segment_dataset": ("segment", _segment, 2),
 }
+for _name, (_layout, _read, _per) in list(READERS.items()):
+    for _framework in ("grain", "torch"):
+        READERS[f"{_name[: -len('dataset')]}loader-{_framework}"] = (
+            _layout,
+            _native(_read, _framework),
+            _per,
+        )
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
@@ -186,7 +212,7 @@ def test_every_reader_keeps_the_ids_of_the_table(records, reader):
         )
         ids = [
             i.decode()
-            for _, _, batch in dataset.as_numpy_iterator()
+            for _, _, batch in loaders.numpy_batches(dataset)
             for i in batch
         ]
         if layout == "segment":  # "<video id>:<start>"
