@@ -1,6 +1,9 @@
 """`keras.layers.MultiHeadAttention` over frames, with per-head structure
 (private): the base of the three GMSA layers.
 
+(About 490 lines: one class, MHA's hooks in the order Keras runs them, each
+with its documentation; the decision of a path is `_paths.py`'s.)
+
 It keeps MHA's contract and runs its hooks in MHA's order; this file reads
 in that order: `__init__`, `build`, `call` (masks, projections), the
 masks (`_compute_attention_mask`), the attention (`_compute_attention`,
