@@ -24,6 +24,7 @@ backends' own mechanisms (``tf.GradientTape``, ``jax.grad``,
 import numpy as np
 
 from keras_gmsa import masks as masks_lib
+from keras_gmsa import names
 
 
 def _np(x):
@@ -37,23 +38,25 @@ def _batch(features):
     out = {}
     for key, value in features.items():
         value = np.asarray(value)
-        if key == "num_frames":
+        if key == names.NUM_FRAMES:
             value = value.reshape(-1)
-        elif value.ndim == 2 or (key == "given_labels" and value.ndim == 1):
+        elif value.ndim == 2 or (key == names.GIVEN_LABELS and value.ndim == 1):
             value = value[None]
         out[key] = value
     return out
 
 
 def _encoder(model, modality, block=0):
-    try:
-        return model.get_layer(f"{modality}_encoder_{block}")
-    except ValueError as error:
-        raise ValueError(
-            f"Model {model.name!r} has no layer '{modality}_encoder_{block}': "
-            "attention maps need a GMSA model (baseline, shareatt, gateatt, "
-            "gateop)."
-        ) from error
+    return names.find_layer(
+        model,
+        names.encoder_layer_name(modality, block),
+        "attention maps",
+        "They need a GMSA model (baseline, shareatt, gateatt, gateop).",
+    )
+
+
+def _frame_mask(model, needed_by):
+    return names.find_layer(model, names.FRAME_MASK, needed_by).output
 
 
 def _first_input(layer):
@@ -71,7 +74,7 @@ def _encoder_inputs(model, features, modality, block=0):
     encoder = _encoder(model, modality, block)
     probe = keras.Model(
         model.input,
-        [_first_input(encoder), model.get_layer("frame_mask").output],
+        [_first_input(encoder), _frame_mask(model, "attention maps")],
     )
     frames, mask = probe(_batch(features))
     return encoder, frames, mask
@@ -105,7 +108,7 @@ def attention_maps(model, features, modality="rgb", block=0):
         out = {"maps": maps, "global": maps[:, global_heads]}
         if local_heads:
             out["local"] = maps[:, local_heads]
-    out["num_frames"] = n.astype("int64")
+    out[names.NUM_FRAMES] = n.astype("int64")
     return out
 
 
@@ -162,7 +165,7 @@ def similarity_and_attention(
     from keras_gmsa.layers import Dequantize
 
     maps = attention_maps(model, features, modality)
-    n = int(maps["num_frames"][0])
+    n = int(maps[names.NUM_FRAMES][0])
     raw = _np(Dequantize()(_batch(features)[modality]))[0, :n]
     result = {
         "similarity": cosine_similarity(raw),
@@ -220,7 +223,7 @@ def attention_profiles(
         probability), ...]}}``.
     """
     maps = attention_maps(model, features, modality)
-    n = int(maps["num_frames"][0])
+    n = int(maps[names.NUM_FRAMES][0])
     if "local" not in maps:
         raise ValueError(
             f"Model {model.name!r} has no local attention: use a ShareAtt, "
@@ -365,7 +368,7 @@ def local_sensitivity(
     if not isinstance(models, dict):
         models = {m.name: m for m in models}
     if isinstance(videos, dict):
-        count = len(np.asarray(videos["num_frames"]).reshape(-1))
+        count = len(np.asarray(videos[names.NUM_FRAMES]).reshape(-1))
         videos = [
             {k: np.asarray(v)[b] for k, v in videos.items()}
             for b in range(count)
@@ -420,7 +423,7 @@ def cluster_weight_maps(model, features, path=None):
     probe = keras.Model(
         model.input,
         [_first_input(layer) for layer in clusters]
-        + [model.get_layer("frame_mask").output],
+        + [_frame_mask(model, "cluster_weight_maps")],
     )
     *inputs, mask = probe(_batch(features))
     n = int(_np(mask)[0].sum())

@@ -58,6 +58,8 @@ import re
 import tempfile
 import warnings
 
+from keras_gmsa import names
+
 FORMATS = ("saved_model", "onnx", "litert")
 SIGNATURES = ("keras", "starter", "mediapipe")
 NAMES = {"saved_model": "SavedModel", "onnx": "ONNX", "litert": "LiteRT"}
@@ -256,8 +258,6 @@ class _Layout:
     """What a model reads: its features, frame count and classes."""
 
     def __init__(self, model):
-        from keras_gmsa.models.common import GIVEN_LABELS
-
         inputs = model.input if isinstance(model.input, dict) else None
         if inputs is None:
             raise ExportError(
@@ -266,12 +266,13 @@ class _Layout:
             )
         self.model = model
         self.inputs = inputs
-        self.given_labels = GIVEN_LABELS if GIVEN_LABELS in inputs else None
-        self.frames = "num_frames" in inputs
+        self.given_labels = (
+            names.GIVEN_LABELS if names.GIVEN_LABELS in inputs else None
+        )
+        self.frames = names.NUM_FRAMES in inputs
         self.features = {
             name: int(t.shape[-1])
-            for name, t in inputs.items()
-            if name not in ("num_frames", GIVEN_LABELS)
+            for name, t in names.feature_inputs(inputs).items()
         }
         self.dtypes = {name: str(inputs[name].dtype) for name in self.features}
         self.max_frames = (
@@ -319,7 +320,7 @@ def _random_batch(layout, size=3):
     if layout.frames:
         t = layout.max_frames
         num_frames = np.array([t, t // 2, 0][:size], "int32")
-        inputs["num_frames"] = num_frames
+        inputs[names.NUM_FRAMES] = num_frames
     for name, dim in layout.features.items():
         if layout.frames:
             q = rng.integers(0, 256, (size, layout.max_frames, dim), "uint8")
@@ -510,7 +511,7 @@ def _mediapipe_function(layout, model_fn):
         )
         parts = tf.split(frames, list(layout.features.values()), axis=-1)
         inputs = dict(zip(layout.features, parts, strict=True))
-        inputs["num_frames"] = tf.minimum(num_frames[:, 0], length)
+        inputs[names.NUM_FRAMES] = tf.minimum(num_frames[:, 0], length)
         if layout.given_labels:
             inputs[layout.given_labels] = tf.zeros(
                 [count, layout.num_classes],

@@ -456,6 +456,7 @@ def keras_metrics(num_classes, top_k=constants.TOP_K, with_map=False):
 
 
 # The 2019 segment task (yt8m-format.md 8.6).
-from keras_gmsa.segment_metrics import SegmentEvaluator  # noqa: E402,F401
-from keras_gmsa.segment_metrics import StarterSegmentLists  # noqa: E402,F401
-from keras_gmsa.segment_metrics import segment_map  # noqa: E402,F401
+# It lives in `keras_gmsa.segments`; these names stay importable here.
+from keras_gmsa.segments import SegmentEvaluator  # noqa: E402,F401
+from keras_gmsa.segments import StarterSegmentLists  # noqa: E402,F401
+from keras_gmsa.segments import segment_map  # noqa: E402,F401

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-GIVEN_LABELS = "given_labels"
+from keras_gmsa.names import GIVEN_LABELS
 
 
 def sample_label_subsets(labels, max_given=4, seed=None):

@@ -4,6 +4,9 @@ from keras_gmsa.data.conditional import GIVEN_LABELS
 from keras_gmsa.data.conditional import with_given_labels
 from keras_gmsa.data.frame import frame_dataset
 from keras_gmsa.data.video import video_dataset
+from keras_gmsa.names import LABEL_WEIGHTS
+from keras_gmsa.names import NUM_FRAMES
+from keras_gmsa.names import feature_inputs
 
 
 def dataset_for_model(model, pattern, **kwargs):
@@ -21,14 +24,12 @@ def dataset_for_model(model, pattern, **kwargs):
     """
     inputs = model.input if isinstance(model.input, dict) else {}
     sample_given = kwargs.pop("sample_given_labels", False)
-    frames = {
-        k: t for k, t in inputs.items() if k not in ("num_frames", GIVEN_LABELS)
-    }
+    frames = feature_inputs(inputs)
     kwargs.update(
         features={name: int(t.shape[-1]) for name, t in frames.items()},
         num_classes=int(model.output_shape[-1]),
     )
-    if "num_frames" in inputs:
+    if NUM_FRAMES in inputs:
         kwargs["max_frames"] = int(next(iter(frames.values())).shape[1])
         dataset = frame_dataset(pattern, **kwargs)
     else:
@@ -94,16 +95,14 @@ def segments_for_model(model, pattern, weighted=False, **kwargs):
     from keras_gmsa.data.segment import segment_dataset
 
     inputs = model.input if isinstance(model.input, dict) else {}
-    if "num_frames" not in inputs:
+    if NUM_FRAMES not in inputs:
         raise ValueError(
             f"Model {model.name!r} has no num_frames input: segments are "
             "scored by frame-level models."
         )
     if weighted and kwargs.get("with_ids"):
         raise ValueError("Pass either weighted=True or with_ids=True.")
-    frames = {
-        k: t for k, t in inputs.items() if k not in ("num_frames", GIVEN_LABELS)
-    }
+    frames = feature_inputs(inputs)
     features = {name: int(t.shape[-1]) for name, t in frames.items()}
     length = int(next(iter(frames.values())).shape[1])
     kwargs.setdefault("segment_size", 5)
@@ -126,9 +125,9 @@ def segments_for_model(model, pattern, weighted=False, **kwargs):
             pad = length - tf.shape(x)[1]
             out[name] = tf.pad(x, [[0, 0], [0, pad], [0, 0]])
             out[name].set_shape([None, length, x.shape[-1]])
-        out["num_frames"] = features["num_frames"]
+        out[NUM_FRAMES] = features[NUM_FRAMES]
         if weighted:
-            return out, labels, features["label_weights"]
+            return out, labels, features[LABEL_WEIGHTS]
         return (out, labels, *rest)
 
     read_stats = dataset.read_stats

@@ -12,6 +12,7 @@ from keras_gmsa.constants import NUM_CLASSES
 from keras_gmsa.data import pipeline
 from keras_gmsa.data.options import reader_options
 from keras_gmsa.data.records import ReadStats
+from keras_gmsa.names import NUM_FRAMES
 
 
 def frame_parser(
@@ -113,7 +114,7 @@ def frame_parser(
             frames = tf.pad(frames, [[0, 0], [0, max_frames - t], [0, 0]])
             frames.set_shape([None, max_frames, size])
             out[name] = frames
-        out["num_frames"] = tf.minimum(first, max_frames)
+        out[NUM_FRAMES] = tf.minimum(first, max_frames)
         labels, keep = pipeline.multi_hot(
             context["labels"],
             num_classes,
@@ -200,5 +201,5 @@ def frame_dataset(
         allow_zero_frames,
         stats,
     )
-    keys = list(features) + ["num_frames"]
+    keys = list(features) + [NUM_FRAMES]
     return pipeline.read(pattern, parse, options, keys, stats)

@@ -11,6 +11,8 @@ from keras_gmsa.data import pipeline
 from keras_gmsa.data.frame import frame_parser
 from keras_gmsa.data.options import reader_options
 from keras_gmsa.data.records import ReadStats
+from keras_gmsa.names import LABEL_WEIGHTS
+from keras_gmsa.names import NUM_FRAMES
 
 
 def segment_dataset(
@@ -90,7 +92,7 @@ def segment_dataset(
         starts = out["segment_start_times"]
         seg_labels = out["segment_labels"]
         valid = starts >= 0
-        reach = tf.cast(out["num_frames"], tf.int64)[:, None]
+        reach = tf.cast(out[NUM_FRAMES], tf.int64)[:, None]
         bad_start = tf.reduce_any(
             tf.logical_and(
                 valid, tf.logical_or(starts < 0, starts + segment_size > reach)
@@ -151,7 +153,7 @@ def segment_dataset(
 
     def to_segments(video):
         frames = {n: video[n] for n in names}
-        count = video["num_frames"]
+        count = video[NUM_FRAMES]
         if rated_only:
             valid = video["segment_start_times"] >= 0
             starts_all = tf.boolean_mask(video["segment_start_times"], valid)
@@ -193,8 +195,8 @@ def segment_dataset(
         for name in names:
             gathered = tf.gather(frames[name], positions)
             out[name] = gathered * tf.cast(inside, gathered.dtype)[:, :, None]
-        out["num_frames"] = counts
-        out["label_weights"] = weights
+        out[NUM_FRAMES] = counts
+        out[LABEL_WEIGHTS] = weights
         out["_labels"] = labels
         out["_id"] = tf.strings.join(
             [tf.fill([n], video["_id"]), tf.strings.as_string(starts)],
@@ -203,7 +205,7 @@ def segment_dataset(
         return tf.data.Dataset.from_tensor_slices(out)
 
     parse.probe = base.probe
-    keys = names + ["num_frames", "label_weights"]
+    keys = names + [NUM_FRAMES, LABEL_WEIGHTS]
     return pipeline.read(
         pattern, parse, options, keys, stats, per_video=to_segments
     )

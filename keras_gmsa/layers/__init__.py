@@ -19,6 +19,7 @@ from keras_gmsa.layers.masked_mean_pooling import MaskedMeanPooling
 from keras_gmsa.layers.netvlad import DifferentialFeatures
 from keras_gmsa.layers.netvlad import NetVLAD
 from keras_gmsa.layers.positional_encoding import PositionalEncoding
+from keras_gmsa.layers.segment_mean_pooling import SegmentMeanPooling
 
 __all__ = [
     "AttentionCluster",
@@ -40,4 +41,5 @@ __all__ = [
     "PositionalEncoding",
     "RandomFrameSubset",
     "SampleFrames",
+    "SegmentMeanPooling",
 ]

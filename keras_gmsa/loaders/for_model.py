@@ -3,15 +3,15 @@
 import numpy as np
 
 from keras_gmsa.loaders.choice import resolve_loader
-from keras_gmsa.models.common import GIVEN_LABELS
+from keras_gmsa.names import GIVEN_LABELS
+from keras_gmsa.names import LABEL_WEIGHTS
+from keras_gmsa.names import NUM_FRAMES
+from keras_gmsa.names import feature_inputs
 
 
 def _inputs(model):
     inputs = model.input if isinstance(model.input, dict) else {}
-    frames = {
-        k: t for k, t in inputs.items() if k not in ("num_frames", GIVEN_LABELS)
-    }
-    return inputs, frames
+    return inputs, feature_inputs(inputs)
 
 
 def _native(loader, model, inputs):
@@ -46,7 +46,7 @@ def loader_for_model(model, pattern, loader="auto", num_workers=0, **kwargs):
         framework=loader,
         num_workers=num_workers,
     )
-    if "num_frames" in inputs:
+    if NUM_FRAMES in inputs:
         kwargs["max_frames"] = int(next(iter(frames.values())).shape[1])
         return readers.frame_loader(pattern, **kwargs)
     kwargs.pop("allow_zero_frames", None)
@@ -69,9 +69,9 @@ class _ForModel:
                 (x.shape[0], self.length - x.shape[1], x.shape[2]), x.dtype
             )
             out[name] = np.concatenate([x, pad], axis=1)
-        out["num_frames"] = features["num_frames"]
+        out[NUM_FRAMES] = features[NUM_FRAMES]
         if self.weighted:
-            return out, labels, features["label_weights"]
+            return out, labels, features[LABEL_WEIGHTS]
         return (out, labels, *rest)
 
 
@@ -89,7 +89,7 @@ def segments_loader_for_model(
 
     inputs, frames = _inputs(model)
     _native(loader, model, inputs)
-    if "num_frames" not in inputs:
+    if NUM_FRAMES not in inputs:
         raise ValueError(
             f"Model {model.name!r} has no num_frames input: segments are "
             "scored by frame-level models."

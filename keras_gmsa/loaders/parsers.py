@@ -22,6 +22,7 @@ from keras_gmsa.constants import DEQUANTIZE_BIAS
 from keras_gmsa.constants import DEQUANTIZE_SCALE
 from keras_gmsa.loaders import schema
 from keras_gmsa.loaders.tfrecord import RecordError
+from keras_gmsa.names import NUM_FRAMES
 
 _SCALE = np.float32(DEQUANTIZE_SCALE)
 _BIAS = np.float32(DEQUANTIZE_BIAS)
@@ -148,7 +149,7 @@ class FrameParser:
         self.allow_zero_frames = allow_zero_frames
         # {key: "int64_list" | "float_list"}: context lists kept as such.
         self.extra_context = dict(extra_context or {})
-        self.keys = self.names + ["num_frames"]
+        self.keys = self.names + [NUM_FRAMES]
 
     def decode(self, where, payload, checker):
         """One record -> a `_Video` (``ok`` False when a check fails), or
@@ -287,9 +288,7 @@ class FrameParser:
             )
             for name, size in self.features.items()
         }
-        out["num_frames"] = np.array(
-            [self.num_frames(v) for v in kept], np.int32
-        )
+        out[NUM_FRAMES] = np.array([self.num_frames(v) for v in kept], np.int32)
         out["_labels"] = _multi_hot([v.labels for v in kept], self.num_classes)
         out["_id"] = _ids([v.id for v in kept])
         return out

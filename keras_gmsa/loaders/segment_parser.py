@@ -5,6 +5,8 @@ import numpy as np
 
 from keras_gmsa.loaders.parsers import FrameParser
 from keras_gmsa.loaders.parsers import _ids
+from keras_gmsa.names import LABEL_WEIGHTS
+from keras_gmsa.names import NUM_FRAMES
 
 _RATINGS = {
     "segment_start_times": "int64_list",
@@ -56,7 +58,7 @@ class SegmentParser:
         self.num_classes = num_classes
         self.segment_size = segment_size
         self.rated_only = rated_only
-        self.keys = self.base.names + ["num_frames", "label_weights"]
+        self.keys = self.base.names + [NUM_FRAMES, LABEL_WEIGHTS]
 
     def _ratings(self, video):
         starts = video.extra["segment_start_times"]
@@ -130,8 +132,8 @@ class SegmentParser:
         for name in self.base.names:
             frames = self.base.frames(video, name, width[name])[positions]
             out[name] = frames * inside.astype(frames.dtype)[:, :, None]
-        out["num_frames"] = held
-        out["label_weights"] = weights
+        out[NUM_FRAMES] = held
+        out[LABEL_WEIGHTS] = weights
         out["_labels"] = targets
         out["_id"] = _ids(
             [video.id + b":" + str(int(s)).encode() for s in starts]
@@ -152,8 +154,8 @@ class SegmentParser:
                 name: np.zeros([0, self.segment_size, size], dtype)
                 for name, size in self.base.features.items()
             }
-            out["num_frames"] = np.zeros([0], np.int32)
-            out["label_weights"] = np.zeros([0, self.num_classes], np.float32)
+            out[NUM_FRAMES] = np.zeros([0], np.int32)
+            out[LABEL_WEIGHTS] = np.zeros([0, self.num_classes], np.float32)
             out["_labels"] = np.zeros([0, self.num_classes], np.float32)
             out["_id"] = _ids([])
             return out

@@ -9,8 +9,8 @@ head receives: the pooled, fused representation of the video.
 
 import keras
 
-PREDICTIONS = "predictions"
-CONTEXT_GATING = "context_gating"
+from keras_gmsa.names import CONTEXT_GATING
+from keras_gmsa.names import PREDICTIONS
 
 
 def embedding_model(model, name=None):

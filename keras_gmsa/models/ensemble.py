@@ -23,6 +23,8 @@ from keras_gmsa import constants
 from keras_gmsa import metrics
 from keras_gmsa.layers import FrozenMember
 from keras_gmsa.layers import LogitEnsemble
+from keras_gmsa.names import PREDICTIONS
+from keras_gmsa.names import find_layer
 
 # How `beam_search` combines members' predictions into an ensemble's.
 COMBINES = ("logits", "probabilities")
@@ -98,7 +100,7 @@ def build_ensemble(members, name="ensemble", compile=True, learning_rate=0.05):
         # member must not run dropout, frame sampling or teacher forcing.
         frozen = FrozenMember(copy, name=member_name)
         outputs.append(frozen({key: inputs[key] for key in member.input}))
-    mixed = LogitEnsemble(len(members), name="predictions")(outputs)
+    mixed = LogitEnsemble(len(members), name=PREDICTIONS)(outputs)
     model = keras.Model(inputs, mixed, name=name)
     if compile:
         model.compile(
@@ -110,7 +112,7 @@ def build_ensemble(members, name="ensemble", compile=True, learning_rate=0.05):
 
 def ensemble_weights(model):
     """The mixing weights (softmax(theta)) of an ensemble, by member name."""
-    layer = model.get_layer("predictions")
+    layer = find_layer(model, PREDICTIONS, "ensemble_weights")
     members = [
         layer_.name
         for layer_ in model.layers

@@ -27,60 +27,32 @@ import numpy as np
 from keras import ops
 
 from keras_gmsa import constants
-from keras_gmsa.segment_metrics import TOP_N
-from keras_gmsa.segment_metrics import SegmentEvaluator
-from keras_gmsa.segment_metrics import StarterSegmentLists
-from keras_gmsa.segment_metrics import segment_id
+from keras_gmsa import names
+from keras_gmsa.layers.segment_mean_pooling import SegmentMeanPooling
+from keras_gmsa.segments.evaluator import SegmentEvaluator
+from keras_gmsa.segments.metric import TOP_N
+from keras_gmsa.segments.metric import segment_id
+from keras_gmsa.segments.starter_lists import StarterSegmentLists
 
 SCORERS = ("windows", "pooled")
 RANKINGS = ("exact", "starter")
-
-
-@keras.saving.register_keras_serializable(package="keras_gmsa")
-class SegmentMeanPooling(keras.layers.Layer):
-    """Masked mean of frame features per segment of ``segment_size``
-    frames: ``(B, T, D)`` and a ``(B, T)`` frame mask -> ``(B, S, D)``,
-    ``S = ceil(T / segment_size)``; a segment without real frames is 0."""
-
-    def __init__(self, segment_size=constants.SEGMENT_SIZE, **kwargs):
-        super().__init__(**kwargs)
-        self.segment_size = segment_size
-
-    def call(self, frames, frame_mask):
-        t = ops.shape(frames)[1]
-        size = self.segment_size
-        segments = -(-frames.shape[1] // size)
-        pad = segments * size - t
-        frames = ops.pad(frames, [[0, 0], [0, pad], [0, 0]])
-        mask = ops.pad(ops.cast(frame_mask, frames.dtype), [[0, 0], [0, pad]])
-        frames = ops.reshape(frames, (-1, segments, size, frames.shape[-1]))
-        mask = ops.reshape(mask, (-1, segments, size, 1))
-        total = ops.sum(frames * mask, axis=2)
-        count = ops.sum(mask, axis=2)
-        return ops.divide_no_nan(total, count)
-
-    def compute_output_shape(self, frames_shape, frame_mask_shape=None):
-        segments = -(-frames_shape[1] // self.segment_size)
-        return (frames_shape[0], segments, frames_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "segment_size": self.segment_size}
 
 
 def pooled_segment_model(model, segment_size=constants.SEGMENT_SIZE):
     """A model of the same inputs that scores every segment of a video:
     ``(B, ceil(T / segment_size), C)`` probabilities, from one pass of the
     encoder (see the module docstring). Shares `model`'s weights."""
-    try:
-        pooling = model.get_layer("temporal_mean")
-        mask = model.get_layer("frame_mask")
-    except ValueError:
-        raise ValueError(
-            f"Model {model.name!r} has no masked temporal mean "
-            "('temporal_mean' and 'frame_mask' layers) to pool per segment: "
-            "the pooled scorer takes the GMSA models (baseline, shareatt, "
-            "gateatt, gateop). Score it with scorer='windows'."
-        ) from None
+    hint = (
+        "The pooled scorer takes a model whose head reads a masked mean "
+        "over frames (baseline, shareatt, gateatt, gateop, kakao_blstm); "
+        "score it with scorer='windows'."
+    )
+    pooling = names.find_layer(
+        model, names.TEMPORAL_MEAN, "the pooled segment scorer", hint
+    )
+    mask = names.find_layer(
+        model, names.FRAME_MASK, "the pooled segment scorer", hint
+    )
     frames = pooling.input
     if isinstance(frames, (list, tuple)):
         frames = frames[0]
@@ -106,9 +78,7 @@ def frame_features(model):
     """``{name: size}`` of a frame-level model's frame inputs."""
     inputs = model.input if isinstance(model.input, dict) else {}
     return {
-        k: int(t.shape[-1])
-        for k, t in inputs.items()
-        if k not in ("num_frames", "given_labels")
+        k: int(t.shape[-1]) for k, t in names.feature_inputs(inputs).items()
     }
 
 
@@ -126,7 +96,7 @@ def ratings_of(pattern, num_classes, **kwargs):
     )
     ratings = {}
     for features, labels, ids in dataset.as_numpy_iterator():
-        weights = features["label_weights"]
+        weights = features[names.LABEL_WEIGHTS]
         for row, c in zip(*np.nonzero(weights > 0), strict=True):
             ratings[(ids[row].decode(), int(c))] = float(labels[row, c])
     return ratings
@@ -202,7 +172,7 @@ def rank_segments(
         if steps is not None and step >= steps:
             break
         probs = ops.convert_to_numpy(scoring.predict_on_batch(features))
-        counts = np.asarray(features["num_frames"])
+        counts = np.asarray(features[names.NUM_FRAMES])
         segment_ids, rows = [], []
         for v, (vid, n) in enumerate(zip(ids, counts, strict=True)):
             for s in range(max(-(-int(n) // size), 1)):
