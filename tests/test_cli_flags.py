@@ -168,6 +168,30 @@ EFFECTS = {
     "predict --on-error=raise": PREDICT,
     "predict --on-error=skip": PREDICT,
     "predict --id-split": PREDICT,
+    # What reads the records (keras_gmsa.loaders): every loader gives the
+    # same output; without TensorFlow, train takes the backend's.
+    **{
+        f"{command} {flag}": [
+            "tests/loaders/test_commands.py::"
+            "test_every_loader_gives_the_same_output"
+        ]
+        for command in ("evaluate", "predict")
+        for flag in (
+            "--loader=auto",
+            "--loader=tf",
+            "--loader=grain",
+            "--loader=torch",
+            "--loader-workers",
+        )
+    },
+    **{
+        f"train {flag}": TRAIN_KEYS
+        + [
+            "tests/loaders/test_commands.py::"
+            "test_train_evaluate_and_predict_without_tensorflow"
+        ]
+        for flag in ("--loader", "--loader-workers")
+    },
     "predict --top-k": PREDICT,
     "predict --format=kaggle": PREDICT,
     "predict --format=jsonl": PREDICT,
@@ -689,6 +713,8 @@ FLAG_VALUES = {
     "seed": ("20", 20),
     "shuffle_buffer": ("21", 21),
     "on_error": ("skip", "skip"),
+    "loader": ("grain", "grain"),
+    "loader_workers": ("2", 2),
     "init_from": ("runs/video/best.keras", "runs/video/best.keras"),
 }
 

@@ -157,15 +157,11 @@ def saved_model(corpus, tmp_path_factory):
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_every_loader_gives_the_same_output(corpus, saved_model, command):
     pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "jax":
+        # What the loaders read does not depend on the backend: once.
+        pytest.skip("the loaders are compared on the JAX backend")
     outputs = {}
-    for loader, workers in [
-        ("tf", 0),
-        ("grain", 0),
-        ("torch", 0),
-        ("grain", 2),
-        ("torch", 2),
-        ("auto", 0),
-    ]:
+    for loader, workers in [("tf", 0), ("auto", 0), ("grain", 2), ("torch", 2)]:
         argv = [command, saved_model, corpus["frame"], "--quiet"]
         argv += ["--loader", loader, "--loader-workers", str(workers)]
         argv += ["--batch-size", "6", "--on-error", "skip"]

@@ -9,6 +9,13 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+import keras  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    # What the readers yield does not depend on the Keras backend: the
+    # comparison runs once, where TensorFlow is the backend anyway.
+    pytest.skip("compared on the TensorFlow backend", allow_module_level=True)
+
 from keras_gmsa import data  # noqa: E402
 from keras_gmsa import loaders  # noqa: E402
 from tests.data import independent_writer as iw  # noqa: E402
