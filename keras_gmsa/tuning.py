@@ -18,9 +18,10 @@ and it resumes (finished trials are kept, the search goes on to
 ``max_trials``). `summary` tabulates the best trials.
 
 >>> hypermodel = GMSAHyperModel(max_frames=300)  # doctest: +SKIP
->>> tuner = make_tuner("bayesian", hypermodel, "runs/tune", max_trials=20)
->>> tuner.search(train.repeat(), steps_per_epoch=1000, epochs=5,
-...              validation_data=validation)
+>>> tuner = make_tuner(  # doctest: +SKIP
+...     "bayesian", hypermodel, "runs/tune", max_trials=20)
+>>> tuner.search(train.repeat(), steps_per_epoch=1000,  # doctest: +SKIP
+...              epochs=5, validation_data=validation)
 """
 
 import json
@@ -179,7 +180,8 @@ class ZooHyperModel(GMSAHyperModel):
 
     Example:
     >>> hypermodel = ZooHyperModel("attention_cluster")  # doctest: +SKIP
-    >>> tuner = make_tuner("random", hypermodel, "runs/tune-ac")
+    >>> tuner = make_tuner(  # doctest: +SKIP
+    ...     "random", hypermodel, "runs/tune-ac")
     """
 
     def __init__(

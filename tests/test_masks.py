@@ -128,22 +128,6 @@ def test_paper_head_sets():
     assert stacked[0].all() and stacked[2].all()
 
 
-def test_merge_with_padding_mask():
-    structural = masks.head_masks(masks.parse_head_masks(["tp1", None], 2), 5)
-    frame_mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
-    merged = ops.convert_to_numpy(
-        masks.merge_masks(
-            structural, query_mask=frame_mask, key_mask=frame_mask
-        )
-    )
-    assert merged.shape == (2, 2, 5, 5)
-    valid = frame_mask[:, None, :, None] & frame_mask[:, None, None, :]
-    np.testing.assert_array_equal(merged, structural[None] & valid)
-    # Padded queries and keys are fully masked.
-    assert not merged[0, :, 3:, :].any() and not merged[0, :, :, 3:].any()
-    assert masks.merge_masks() is None
-
-
 def test_frame_mask_from_lengths():
     got = ops.convert_to_numpy(
         masks.frame_mask_from_lengths(np.array([0, 2, 9]), 4)

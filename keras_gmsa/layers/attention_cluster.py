@@ -65,7 +65,7 @@ class AttentionCluster(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> layer = AttentionCluster(4)
-    >>> layer(np.ones((2, 5, 3), "float32")).shape
+    >>> tuple(layer(np.ones((2, 5, 3), "float32")).shape)
     (2, 12)
 
     Reference:

@@ -57,7 +57,7 @@ class ConditionalInference(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> head = ConditionalInference(6, steps=2, rank=4)
-    >>> head(np.ones((3, 5), "f"), np.zeros((3, 6), "f")).shape
+    >>> tuple(head(np.ones((3, 5), "f"), np.zeros((3, 6), "f")).shape)
     (3, 6)
 
     Reference:

@@ -31,7 +31,8 @@ class Dequantize(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> Dequantize()(np.array([0, 255], "uint8")).numpy().tolist()
+    >>> x = Dequantize()(np.array([0, 255], "uint8"))
+    >>> keras.ops.convert_to_numpy(x).tolist()
     [-1.9921875, 2.0078125]
 
     Reference:

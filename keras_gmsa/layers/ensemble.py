@@ -29,7 +29,8 @@ class LogitEnsemble(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> p = np.array([[0.5, 0.9]], "float32")
-    >>> LogitEnsemble(2)([p, p]).numpy().round(3).tolist()
+    >>> y = LogitEnsemble(2)([p, p])
+    >>> keras.ops.convert_to_numpy(y).astype("float64").round(3).tolist()
     [[0.5, 0.9]]
 
     Reference:

@@ -21,7 +21,8 @@ class FrameMask(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> FrameMask()(np.zeros((2, 4, 3)), np.array([1, 3])).numpy().tolist()
+    >>> mask = FrameMask()(np.zeros((2, 4, 3)), np.array([1, 3]))
+    >>> keras.ops.convert_to_numpy(mask).tolist()
     [[True, False, False, False], [True, True, True, False]]
     """
 
@@ -33,3 +34,8 @@ class FrameMask(keras.layers.Layer):
 
     def compute_output_spec(self, frames, num_frames):
         return keras.KerasTensor(frames.shape[:2], dtype="bool")
+
+    def get_config(self):
+        # Written out: Keras' automatic config refuses a layer made with a
+        # `keras.DTypePolicy` object, as build_model(dtype_policy=...) does.
+        return super().get_config()

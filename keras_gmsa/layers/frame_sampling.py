@@ -37,7 +37,8 @@ class RandomFrameSubset(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> mask = np.ones((1, 10), bool)
-    >>> int(RandomFrameSubset(0.5)(mask, training=True).numpy().sum())
+    >>> kept = RandomFrameSubset(0.5)(mask, training=True)
+    >>> int(keras.ops.convert_to_numpy(kept).sum())
     5
 
     Reference:
@@ -113,7 +114,8 @@ class SampleFrames(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> x = np.arange(6, dtype="float32").reshape(1, 6, 1)
-    >>> SampleFrames(3)(x, np.array([6])).numpy()[0, :, 0].tolist()
+    >>> y = SampleFrames(3)(x, np.array([6]))
+    >>> keras.ops.convert_to_numpy(y)[0, :, 0].tolist()
     [1.0, 3.0, 5.0]
 
     Reference:

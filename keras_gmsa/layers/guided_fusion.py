@@ -52,7 +52,7 @@ class MultimodalFusion(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> fuse = MultimodalFusion("image_guided", window=5)
-    >>> fuse(np.ones((2, 8, 6), "f"), np.ones((2, 8, 3), "f")).shape
+    >>> tuple(fuse(np.ones((2, 8, 6), "f"), np.ones((2, 8, 3), "f")).shape)
     (2, 8, 6)
 
     Reference:

@@ -41,7 +41,7 @@ class MixtureOfExperts(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> MixtureOfExperts(5)(np.ones((2, 8), "float32")).shape
+    >>> tuple(MixtureOfExperts(5)(np.ones((2, 8), "float32")).shape)
     (2, 5)
 
     Reference:
@@ -127,7 +127,7 @@ class ContextGating(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> ContextGating()(np.ones((2, 4), "float32")).shape
+    >>> tuple(ContextGating()(np.ones((2, 4), "float32")).shape)
     (2, 4)
 
     Reference:

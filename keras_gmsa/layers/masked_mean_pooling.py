@@ -20,7 +20,8 @@ class MaskedMeanPooling(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> x = np.array([[[1.0], [3.0], [100.0]]])
-    >>> MaskedMeanPooling()(x, np.array([[True, True, False]])).numpy()
+    >>> y = MaskedMeanPooling()(x, np.array([[True, True, False]]))
+    >>> keras.ops.convert_to_numpy(y)
     array([[2.]], dtype=float32)
     """
 
@@ -49,3 +50,8 @@ class MaskedMeanPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        # Written out: Keras' automatic config refuses a layer made with a
+        # `keras.DTypePolicy` object, as build_model(dtype_policy=...) does.
+        return super().get_config()

@@ -33,7 +33,7 @@ class NetVLAD(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> NetVLAD(4)(np.ones((2, 5, 3), "float32")).shape
+    >>> tuple(NetVLAD(4)(np.ones((2, 5, 3), "float32")).shape)
     (2, 12)
 
     Reference:
@@ -116,7 +116,7 @@ class DifferentialFeatures(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> x = np.array([[[0.0], [2.0], [0.0]]], "float32")
-    >>> DifferentialFeatures()(x).numpy()[0].tolist()
+    >>> keras.ops.convert_to_numpy(DifferentialFeatures()(x))[0].tolist()
     [[0.0, -1.0], [2.0, 2.0], [0.0, -1.0]]
 
     Reference:
@@ -153,3 +153,8 @@ class DifferentialFeatures(keras.layers.Layer):
         input_shape = inputs_shape
         dim = input_shape[-1]
         return tuple(input_shape[:-1]) + (None if dim is None else 2 * dim,)
+
+    def get_config(self):
+        # Written out: Keras' automatic config refuses a layer made with a
+        # `keras.DTypePolicy` object, as build_model(dtype_policy=...) does.
+        return super().get_config()

@@ -44,7 +44,8 @@ class PositionalEncoding(keras.layers.Layer):
     >>> import numpy as np
     >>> x = np.zeros((1, 3, 4), "float32")
     >>> y = PositionalEncoding()(x, np.array([[True, True, False]]))
-    >>> np.asarray(y)[0, :, 1].round(3).tolist()  # cos(0), cos(1), padded
+    >>> y = keras.ops.convert_to_numpy(y).astype("float64")
+    >>> y[0, :, 1].round(3).tolist()  # cos(0), cos(1), padded
     [1.0, 0.54, 0.0]
 
     Reference:

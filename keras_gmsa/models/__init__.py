@@ -1,7 +1,15 @@
 """Model registry (`build_model`, `list_models`), ensembles
 (`build_ensemble`, `select_members`) and presets with weights
-(`save_to_preset`, `from_preset`)."""
+(`save_to_preset`, `from_preset`).
 
+The model families register their entry points as they are imported,
+here (`keras_gmsa.models.registry` imports none of them).
+"""
+
+from keras_gmsa.models import attention_clusters  # noqa: F401
+from keras_gmsa.models import baselines  # noqa: F401
+from keras_gmsa.models import gmsa  # noqa: F401
+from keras_gmsa.models import kakao  # noqa: F401
 from keras_gmsa.models.embedding import embedding_model
 from keras_gmsa.models.ensemble import build_ensemble
 from keras_gmsa.models.ensemble import ensemble_weights

@@ -33,6 +33,8 @@ Every choice here that can change a result, with the paper's words and
 ours, is listed in docs/faithfulness.md.
 """
 
+import dataclasses
+
 import keras
 
 from keras_gmsa.layers import AttentionCluster
@@ -41,66 +43,83 @@ from keras_gmsa.models import common
 from keras_gmsa.models.registry import register_model
 
 
+@dataclasses.dataclass(frozen=True)
+class AttentionClusterOptions:
+    """``attention_cluster``'s own options (see the module docstring).
+
+    Attributes:
+        num_units: attention units per modality: an integer, or a dict
+            over the features.
+        scoring, hidden_units, shifting, position_bias,
+            alpha_initializer, beta_initializer: each unit's
+            (`AttentionCluster`).
+        train_sample: fraction of the real frames kept in training (None:
+            every frame).
+        dropout: dropout on the concatenated clusters.
+        seed: seed of the training-time frame subsets.
+    """
+
+    num_units: object = 8
+    scoring: str = "fc1"
+    hidden_units: int = 10
+    shifting: bool = True
+    position_bias: bool = False
+    alpha_initializer: object = "ones"
+    beta_initializer: object = "zeros"
+    train_sample: float | None = 0.8
+    dropout: float = 0.5
+    seed: int | None = None
+
+
 @register_model(
     "attention_cluster",
     "Attention Clusters: N attention units per modality with shifting",
-    shared=common.FRAME_OPTIONS,
+    common.Shared(
+        training=common.Training(learning_rate=1e-3, clipnorm=5.0),
+    ),
+    AttentionClusterOptions(),
 )
-def build_attention_cluster(
-    name,
-    /,
-    *,
-    num_units=8,
-    scoring="fc1",
-    hidden_units=10,
-    shifting=True,
-    position_bias=False,
-    alpha_initializer="ones",
-    beta_initializer="zeros",
-    train_sample=0.8,
-    dropout=0.5,
-    learning_rate=1e-3,
-    clipnorm=5.0,
-    seed=None,
-    **shared,
-):
-    """``attention_cluster``; see the module docstring."""
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    inputs, frame_mask, frames = common.frame_inputs(opts)
-    units = opts["num_units"]
+def attention_cluster(options, shared):
+    """Attention Clusters with shifting, RMSProp; see the module
+    docstring."""
+    dtype = shared.dtype_policy
+    inputs, frame_mask, frames = common.frame_inputs(shared)
+    units = options.num_units
     if not isinstance(units, dict):
         units = {key: units for key in frames}
     if set(units) != set(frames):
         raise ValueError(
             f"`num_units` must be an integer or a dict over the features "
-            f"{sorted(frames)}; got {opts['num_units']!r}."
+            f"{sorted(frames)}; got {options.num_units!r}."
         )
-    if opts["train_sample"] is not None:
+    if options.train_sample is not None:
         frame_mask = RandomFrameSubset(
-            opts["train_sample"],
-            seed=opts["seed"],
-            dtype=opts.get("dtype_policy"),
+            options.train_sample,
+            seed=options.seed,
+            dtype=dtype,
             name="frame_subset",
         )(frame_mask)
     pooled = [
         AttentionCluster(
             units[key],
-            scoring=opts["scoring"],
-            hidden_units=opts["hidden_units"],
-            shifting=opts["shifting"],
-            position_bias=opts["position_bias"],
-            alpha_initializer=opts["alpha_initializer"],
-            beta_initializer=opts["beta_initializer"],
-            dtype=opts.get("dtype_policy"),
+            scoring=options.scoring,
+            hidden_units=options.hidden_units,
+            shifting=options.shifting,
+            position_bias=options.position_bias,
+            alpha_initializer=options.alpha_initializer,
+            beta_initializer=options.beta_initializer,
+            dtype=dtype,
             name=f"{key}_cluster",
         )(x, frame_mask=frame_mask)
         for key, x in frames.items()
     ]
-    x = common.concat(pooled, "concat_modalities", opts.get("dtype_policy"))
-    x = keras.layers.Dropout(
-        opts["dropout"], dtype=opts.get("dtype_policy"), name="dropout"
-    )(x)
-    outputs = common.apply_head(x, inputs, opts)
+    x = common.concat(pooled, "concat_modalities", dtype)
+    x = keras.layers.Dropout(options.dropout, dtype=dtype, name="dropout")(x)
+    outputs = common.apply_head(x, inputs, shared)
     return common.finish(
-        inputs, outputs, name, opts, optimizer=keras.optimizers.RMSprop
+        inputs,
+        outputs,
+        "attention_cluster",
+        shared,
+        optimizer=keras.optimizers.RMSprop,
     )

@@ -24,82 +24,74 @@ Every choice here that can change a result, with the paper's words and
 ours, is listed in docs/faithfulness.md.
 """
 
+import dataclasses
+
 import keras
 
-from keras_gmsa import constants
+from keras_gmsa import names
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import SampleFrames
 from keras_gmsa.models import common
 from keras_gmsa.models.registry import register_model
 
-VIDEO_FEATURES = constants.VIDEO_FEATURES
+# The video-level models: every option shared, the head by name.
+VIDEO_SHARED = common.Shared(inputs=common.VideoInputs())
 
-VIDEO_OPTIONS = dict(
-    num_classes=constants.NUM_CLASSES,
-    features=VIDEO_FEATURES,
-    **common.HEAD_OPTIONS,
-    **common.TRAINING_OPTIONS,
-)
-# The head each name implies; ``head=`` overrides it.
-_DEFAULT_HEADS = {
-    "video_logistic": "logistic",
-    "video_moe": "moe",
-    "video_conditional": "conditional",
-}
+
+def _video_model(name, shared):
+    inputs = common.video_inputs(shared)
+    x = common.concat(inputs.values(), "concat_features", shared.dtype_policy)
+    outputs = common.apply_head(x, inputs, shared)
+    return common.finish(inputs, outputs, name, shared)
 
 
 @register_model(
     "video_logistic",
     "Starter baseline: logistic regression on video-level features",
-    shared=dict(VIDEO_OPTIONS, head="logistic"),
+    VIDEO_SHARED,
 )
+def video_logistic(options, shared):
+    return _video_model("video_logistic", shared)
+
+
 @register_model(
     "video_moe",
     "Starter baseline: mixture of experts on video-level features",
-    shared=dict(VIDEO_OPTIONS, head="moe"),
+    VIDEO_SHARED.replace(head="moe"),
 )
+def video_moe(options, shared):
+    return _video_model("video_moe", shared)
+
+
 @register_model(
     "video_conditional",
     "Kakao Brain: conditional inference (k-step label chain) on "
     "video-level features",
-    shared=dict(VIDEO_OPTIONS, head="conditional"),
+    VIDEO_SHARED.replace(head="conditional"),
 )
-def build_video_model(name, /, **shared):
-    """``video_logistic``, ``video_moe`` or ``video_conditional``: its
-    options are all shared (features, head, training), the head by name."""
-    opts = common.builder_options(
-        dict(VIDEO_OPTIONS, head=_DEFAULT_HEADS[name]), locals()
-    )
-    features = common.check_features(opts["features"])
-    inputs = {
-        key: keras.Input((dim,), dtype="float32", name=key)
-        for key, dim in features.items()
-    }
-    x = common.concat(
-        inputs.values(), "concat_features", opts.get("dtype_policy")
-    )
-    outputs = common.apply_head(x, inputs, opts)
-    return common.finish(inputs, outputs, name, opts)
+def video_conditional(options, shared):
+    return _video_model("video_conditional", shared)
 
 
 @register_model(
     "frame_logistic",
     "Starter baseline: mean over real frames, then logistic regression",
-    shared=common.FRAME_OPTIONS,
+    common.Shared(),
 )
-def build_frame_logistic(name, /, **shared):
-    """``frame_logistic``: masked mean over real frames, then the head
-    (every option shared: frame inputs, head, training)."""
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    inputs, frame_mask, frames = common.frame_inputs(opts)
+def frame_logistic(options, shared):
+    """Masked mean over real frames, then the head (every option shared:
+    frame inputs, head, training)."""
+    dtype = shared.dtype_policy
+    inputs, frame_mask, frames = common.frame_inputs(shared)
     pooled = [
-        MaskedMeanPooling(dtype=opts.get("dtype_policy"), name=f"{key}_mean")(
+        MaskedMeanPooling(dtype=dtype, name=f"{key}_mean")(
             x, frame_mask=frame_mask
         )
         for key, x in frames.items()
     ]
-    x = common.concat(pooled, "concat_modalities", opts.get("dtype_policy"))
-    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+    x = common.concat(pooled, "concat_modalities", dtype)
+    outputs = common.apply_head(x, inputs, shared)
+    return common.finish(inputs, outputs, "frame_logistic", shared)
 
 
 def _relu6_block(x, units, name, dtype, use_bias=False):
@@ -110,75 +102,88 @@ def _relu6_block(x, units, name, dtype, use_bias=False):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class DbofOptions:
+    """The deep bag of frames' own options.
+
+    Attributes:
+        num_samples: frames sampled per video.
+        cluster_size: width of the per-frame projection ("clusters").
+        hidden_dim: width of the hidden layer after max pooling.
+        seed: seed of the training-time frame sampling.
+    """
+
+    num_samples: int = 30
+    cluster_size: int = 8192
+    hidden_dim: int = 1024
+    seed: int | None = None
+
+    def __post_init__(self):
+        common.check_positive(self, "num_samples", "cluster_size", "hidden_dim")
+
+
 @register_model(
     "dbof",
     "Starter baseline: deep bag of 30 sampled frames, max pool, MoE",
-    shared=common.FRAME_OPTIONS,
+    common.Shared(head=common.Head(head="moe")),
+    DbofOptions(),
 )
-def build_dbof(
-    name,
-    /,
-    *,
-    head="moe",
-    num_samples=30,
-    cluster_size=8192,
-    hidden_dim=1024,
-    seed=None,
-    **shared,
-):
-    """``dbof``: the starter's deep bag of frames; see the module docstring.
+def dbof(options, shared):
+    """The starter's deep bag of frames; see the module docstring.
 
     Frames are drawn at random (with replacement) in training and evenly
     spaced otherwise (`SampleFrames`), so predictions are deterministic.
     """
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    common.check_positive(opts, "num_samples", "cluster_size", "hidden_dim")
-    inputs, _, frames = common.frame_inputs(opts)
-    x = common.concat(
-        frames.values(), "concat_modalities", opts.get("dtype_policy")
-    )
+    dtype = shared.dtype_policy
+    inputs, _, frames = common.frame_inputs(shared)
+    x = common.concat(frames.values(), "concat_modalities", dtype)
     x = SampleFrames(
-        opts["num_samples"],
-        seed=opts["seed"],
-        dtype=opts.get("dtype_policy"),
-        name="sample",
-    )(x, inputs["num_frames"])
-    x = keras.layers.BatchNormalization(
-        dtype=opts.get("dtype_policy"), name="input_bn"
-    )(x)
-    x = _relu6_block(
-        x, opts["cluster_size"], "clusters", opts.get("dtype_policy")
-    )
-    x = keras.layers.GlobalMaxPooling1D(
-        dtype=opts.get("dtype_policy"), name="max_pool"
-    )(x)
-    x = _relu6_block(x, opts["hidden_dim"], "hidden", opts.get("dtype_policy"))
-    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+        options.num_samples, seed=options.seed, dtype=dtype, name="sample"
+    )(x, inputs[names.NUM_FRAMES])
+    x = keras.layers.BatchNormalization(dtype=dtype, name="input_bn")(x)
+    x = _relu6_block(x, options.cluster_size, "clusters", dtype)
+    x = keras.layers.GlobalMaxPooling1D(dtype=dtype, name="max_pool")(x)
+    x = _relu6_block(x, options.hidden_dim, "hidden", dtype)
+    outputs = common.apply_head(x, inputs, shared)
+    return common.finish(inputs, outputs, "dbof", shared)
+
+
+@dataclasses.dataclass(frozen=True)
+class LstmOptions:
+    """The starter LSTM's own options.
+
+    Attributes:
+        lstm_units: units of each LSTM.
+        lstm_layers: stacked LSTMs.
+    """
+
+    lstm_units: int = 1024
+    lstm_layers: int = 2
+
+    def __post_init__(self):
+        common.check_positive(self, "lstm_units", "lstm_layers")
 
 
 @register_model(
     "frame_lstm",
     "Starter baseline: two stacked LSTMs, last real frame, MoE",
-    shared=common.FRAME_OPTIONS,
+    common.Shared(head=common.Head(head="moe")),
+    LstmOptions(),
 )
-def build_frame_lstm(
-    name, /, *, head="moe", lstm_units=1024, lstm_layers=2, **shared
-):
-    """``frame_lstm``: stacked LSTMs, output at the last real frame."""
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    common.check_positive(opts, "lstm_units", "lstm_layers")
-    inputs, frame_mask, frames = common.frame_inputs(opts)
-    x = common.concat(
-        frames.values(), "concat_modalities", opts.get("dtype_policy")
-    )
-    layers = opts["lstm_layers"]
+def frame_lstm(options, shared):
+    """Stacked LSTMs, output at the last real frame."""
+    dtype = shared.dtype_policy
+    inputs, frame_mask, frames = common.frame_inputs(shared)
+    x = common.concat(frames.values(), "concat_modalities", dtype)
+    layers = options.lstm_layers
     for index in range(layers):
         # With a mask, Keras carries the state over padded steps, so the
         # last output is the last real frame's.
         x = keras.layers.LSTM(
-            opts["lstm_units"],
+            options.lstm_units,
             return_sequences=index < layers - 1,
-            dtype=opts.get("dtype_policy"),
+            dtype=dtype,
             name=f"lstm_{index}",
         )(x, mask=frame_mask)
-    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+    outputs = common.apply_head(x, inputs, shared)
+    return common.finish(inputs, outputs, "frame_lstm", shared)

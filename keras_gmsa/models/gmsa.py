@@ -27,10 +27,12 @@ Every choice here that can change a result, with the paper's words and
 ours, is listed in docs/faithfulness.md.
 """
 
+import dataclasses
+
 import keras
 
-from keras_gmsa import constants
 from keras_gmsa import masks as masks_lib
+from keras_gmsa import names
 from keras_gmsa.layers import EncoderBlock
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import PositionalEncoding
@@ -38,8 +40,6 @@ from keras_gmsa.models import common
 from keras_gmsa.models.registry import register_model
 
 GMSA_NAMES = ("baseline", "shareatt", "gateatt", "gateop")
-
-DEFAULT_FEATURES = constants.FRAME_FEATURES
 
 # Table 1 of the paper: the configuration reported for each mask kind.
 PAPER_GATED_MASKS = {
@@ -127,140 +127,186 @@ def resolve_masks(name, mask=None, W=None, L=None, num_heads=8):
     return [None] * (num_heads - len(local)) + local
 
 
+@dataclasses.dataclass(frozen=True)
+class GMSAOptions:
+    """The GMSA family's own options: the paper's widths and recipe.
+
+    Attributes:
+        num_heads: attention heads per encoder block.
+        num_blocks: encoder blocks per modality.
+        ff_multiplier: feed-forward width over the attention width.
+        projection_dim: None (attend at the feature width, as the paper)
+            or a width >= `num_heads`: a Dense projection per modality
+            first.
+        positional_encoding: None (the paper), ``"sinusoidal"`` or
+            ``"learned"``.
+        attention_implementation: how the attention is computed
+            (`keras_gmsa.layers.EncoderBlock`'s ``implementation``).
+        hidden_dim: width of the hidden layer after pooling.
+        dropout: the encoder blocks' dropout.
+        attention_dropout: dropout on the attention maps.
+        hidden_dropout: dropout after the hidden layer.
+        activation: the feed-forward's activation.
+        layer_norm_epsilon: the encoder blocks' layer norms' epsilon.
+        renormalize: GateAtt renormalizes its mixed maps.
+        gate_use_bias: the gates have biases.
+        adam_epsilon: Adam's epsilon (Keras' 1e-7; PyTorch's is 1e-8).
+    """
+
+    num_heads: int = 8
+    num_blocks: int = 1
+    ff_multiplier: float = 1
+    projection_dim: int | None = None
+    positional_encoding: str | None = None
+    attention_implementation: str = "auto"
+    hidden_dim: int = 1280
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    hidden_dropout: float = 0.1
+    activation: str = "relu"
+    layer_norm_epsilon: float = 1e-5
+    renormalize: bool = False
+    gate_use_bias: bool = False
+    adam_epsilon: float | None = 1e-7
+
+    def __post_init__(self):
+        common.check_positive(self, "num_heads", "num_blocks", "hidden_dim")
+        projection = self.projection_dim
+        if projection is not None and (
+            not isinstance(projection, int) or projection < self.num_heads
+        ):
+            raise ValueError(
+                "`projection_dim` must be None or an integer >= num_heads. "
+                f"Received {projection!r}."
+            )
+        if self.positional_encoding not in (None, "sinusoidal", "learned"):
+            raise ValueError(
+                "`positional_encoding` must be None, 'sinusoidal' or "
+                f"'learned'. Received {self.positional_encoding!r}."
+            )
+
+
+# The GMSA recipe for the shared options: Adam at 2e-4, no L2.
+SHARED = common.Shared(
+    head=common.Head(l2=0.0), training=common.Training(learning_rate=2e-4)
+)
+
+
 @register_model(
     "baseline",
     "Two-branch Transformer, global self-attention (paper baseline)",
-    shared=common.FRAME_OPTIONS,
+    SHARED,
+    GMSAOptions(),
     takes_masks=True,
 )
+def baseline(options, shared, mask=None, W=None, L=None):
+    return build_gmsa("baseline", options, shared, mask, W, L)
+
+
 @register_model(
     "shareatt",
     "GMSA ShareAtt: half of the heads global, half local",
-    shared=common.FRAME_OPTIONS,
+    SHARED,
+    GMSAOptions(),
     takes_masks=True,
 )
+def shareatt(options, shared, mask=None, W=None, L=None):
+    return build_gmsa("shareatt", options, shared, mask, W, L)
+
+
 @register_model(
     "gateatt",
     "GMSA GateAtt: global and local maps mixed by T x T gates",
-    shared=common.FRAME_OPTIONS,
+    SHARED,
+    GMSAOptions(),
     takes_masks=True,
 )
+def gateatt(options, shared, mask=None, W=None, L=None):
+    return build_gmsa("gateatt", options, shared, mask, W, L)
+
+
 @register_model(
     "gateop",
     "GMSA GateOp: global and local contexts mixed by D x D gates",
-    shared=common.FRAME_OPTIONS,
+    SHARED,
+    GMSAOptions(),
     takes_masks=True,
 )
-def build_gmsa_model(
-    name,
-    /,
-    mask=None,
-    W=None,
-    L=None,
-    *,
-    num_heads=8,
-    num_blocks=1,
-    ff_multiplier=1,
-    projection_dim=None,
-    positional_encoding=None,
-    attention_implementation="auto",
-    hidden_dim=1280,
-    dropout=0.1,
-    attention_dropout=0.0,
-    hidden_dropout=0.1,
-    activation="relu",
-    layer_norm_epsilon=1e-5,
-    renormalize=False,
-    gate_use_bias=False,
-    l2=0.0,
-    learning_rate=2e-4,
-    adam_epsilon=1e-7,
-    **shared,
-):
-    """Builds one of the GMSA family; see `keras_gmsa.build_model`.
+def gateop(options, shared, mask=None, W=None, L=None):
+    return build_gmsa("gateop", options, shared, mask, W, L)
 
-    Its own options are the arguments above (the paper's widths and
-    recipe); ``**shared`` are the frame inputs, head and training options
-    of `keras_gmsa.models.common.FRAME_OPTIONS`.
+
+def build_gmsa(name, options, shared, mask=None, W=None, L=None):
+    """Builds GMSA model `name` (one of `GMSA_NAMES`); see
+    `keras_gmsa.build_model`.
+
+    Args:
+        name: ``"baseline"`` (global attention) or the combination.
+        options: `GMSAOptions`.
+        shared: a `keras_gmsa.models.common.Shared` (frame inputs).
+        mask, W, L: the local masks (`resolve_masks`).
     """
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    common.check_positive(
-        opts, "num_classes", "num_heads", "num_blocks", "hidden_dim"
-    )
-    num_heads = opts["num_heads"]
-    block_masks = resolve_masks(name, mask, W, L, num_heads)
+    block_masks = resolve_masks(name, mask, W, L, options.num_heads)
     attention = "global" if name == "baseline" else name
+    dtype = shared.dtype_policy
 
     # Inputs (uint8 or float frames, num_frames), padding mask, dequantize.
-    inputs, frame_mask, frames = common.frame_inputs(opts)
+    inputs, frame_mask, frames = common.frame_inputs(shared)
 
     # Layers.
     encoded = []
-    projection = opts["projection_dim"]
-    if projection is not None and (
-        not isinstance(projection, int) or projection < num_heads
-    ):
-        raise ValueError(
-            "`projection_dim` must be None or an integer >= num_heads. "
-            f"Received {projection!r}."
-        )
-    positional = opts["positional_encoding"]
-    if positional not in (None, "sinusoidal", "learned"):
-        raise ValueError(
-            "`positional_encoding` must be None, 'sinusoidal' or 'learned'. "
-            f"Received {positional!r}."
-        )
+    projection = options.projection_dim
     for key, x in frames.items():
         dim = x.shape[-1]
         if projection is not None and projection != dim:
             # Optional, not in the paper: encode at a smaller width.
             x = keras.layers.Dense(
-                projection,
-                dtype=opts.get("dtype_policy"),
-                name=f"{key}_projection",
+                projection, dtype=dtype, name=f"{key}_projection"
             )(x)
             dim = projection
-        if positional is not None:
+        if options.positional_encoding is not None:
             # Not in the paper (see docs/faithfulness.md): frame order for
             # the attention, on the frames the encoder sees.
             x = PositionalEncoding(
-                positional,
-                dtype=opts.get("dtype_policy"),
+                options.positional_encoding,
+                dtype=dtype,
                 name=f"{key}_positional_encoding",
             )(x, frame_mask=frame_mask)
-        for index in range(opts["num_blocks"]):
+        for index in range(options.num_blocks):
             x = EncoderBlock(
-                num_heads=num_heads,
-                ff_dim=int(round(opts["ff_multiplier"] * dim)),
+                num_heads=options.num_heads,
+                ff_dim=int(round(options.ff_multiplier * dim)),
                 attention=attention,
                 masks=block_masks,
-                dropout=opts["dropout"],
-                attention_dropout=opts["attention_dropout"],
-                activation=opts["activation"],
-                layer_norm_epsilon=opts["layer_norm_epsilon"],
-                renormalize=opts["renormalize"],
-                gate_use_bias=opts["gate_use_bias"],
-                implementation=opts["attention_implementation"],
-                dtype=opts.get("dtype_policy"),
-                name=f"{key}_encoder_{index}",
+                dropout=options.dropout,
+                attention_dropout=options.attention_dropout,
+                activation=options.activation,
+                layer_norm_epsilon=options.layer_norm_epsilon,
+                renormalize=options.renormalize,
+                gate_use_bias=options.gate_use_bias,
+                implementation=options.attention_implementation,
+                dtype=dtype,
+                name=names.encoder_layer_name(key, index),
             )(x, frame_mask=frame_mask)
         encoded.append(x)
-    x = common.concat(encoded, "concat_modalities", opts.get("dtype_policy"))
-    x = MaskedMeanPooling(dtype=opts.get("dtype_policy"), name="temporal_mean")(
+    x = common.concat(encoded, "concat_modalities", dtype)
+    x = MaskedMeanPooling(dtype=dtype, name=names.TEMPORAL_MEAN)(
         x, frame_mask=frame_mask
     )
     x = keras.layers.Dense(
-        opts["hidden_dim"],
-        activation="relu",
-        dtype=opts.get("dtype_policy"),
-        name="hidden",
+        options.hidden_dim, activation="relu", dtype=dtype, name="hidden"
     )(x)
     x = keras.layers.Dropout(
-        opts["hidden_dropout"],
-        dtype=opts.get("dtype_policy"),
-        name="hidden_dropout",
+        options.hidden_dropout, dtype=dtype, name="hidden_dropout"
     )(x)
 
     # Outputs: the paper's Dense(num_classes, sigmoid) unless `head=`.
-    outputs = common.apply_head(x, inputs, opts)
-    return common.finish(inputs, outputs, name, opts)
+    outputs = common.apply_head(x, inputs, shared)
+    epsilon = options.adam_epsilon
+    return common.finish(
+        inputs,
+        outputs,
+        name,
+        shared,
+        **({} if epsilon is None else {"epsilon": float(epsilon)}),
+    )

@@ -33,8 +33,11 @@ Every choice here that can change a result, with the paper's words and
 ours, is listed in docs/faithfulness.md.
 """
 
+import dataclasses
+
 import keras
 
+from keras_gmsa import names
 from keras_gmsa.layers import DifferentialFeatures
 from keras_gmsa.layers import MaskedMeanPooling
 from keras_gmsa.layers import MultimodalFusion
@@ -43,94 +46,111 @@ from keras_gmsa.models import common
 from keras_gmsa.models.registry import register_model
 
 
-def _fuse(inputs, frame_mask, frames, opts):
+def _fuse(frame_mask, frames, options, dtype):
     if set(frames) != {"rgb", "audio"}:
         raise ValueError(
             "Kakao Brain's fusions join a visual and an audio stream: "
             f"`features` must have 'rgb' and 'audio'; got {sorted(frames)}."
         )
     return MultimodalFusion(
-        opts["fusion"],
-        opts["window"],
-        dtype=opts.get("dtype_policy"),
-        name="fusion",
+        options.fusion, options.window, dtype=dtype, name="fusion"
     )(frames["rgb"], frames["audio"], frame_mask=frame_mask)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlstmOptions:
+    """``kakao_blstm``'s own options.
+
+    Attributes:
+        fusion: ``"concat"``, ``"sum"``, ``"image_guided"`` or
+            ``"audio_guided"`` (`MultimodalFusion`).
+        window: the guided fusions' window w (None: every frame).
+        lstm_units: units per direction of the bidirectional LSTM.
+    """
+
+    fusion: str = "image_guided"
+    window: int | None = 5
+    lstm_units: int = 512
+
+    def __post_init__(self):
+        common.check_positive(self, "lstm_units")
 
 
 @register_model(
     "kakao_blstm",
     "Kakao Brain: guided temporal attention fusion, BLSTM, MoE",
-    shared=common.FRAME_OPTIONS,
+    common.Shared(
+        head=common.Head(head="moe", num_mixtures=2),
+        training=common.Training(learning_rate=1e-3, clipnorm=5.0),
+    ),
+    BlstmOptions(),
 )
-def build_blstm(
-    name,
-    /,
-    *,
-    fusion="image_guided",
-    window=5,
-    lstm_units=512,
-    head="moe",
-    num_mixtures=2,
-    learning_rate=1e-3,
-    clipnorm=5.0,
-    **shared,
-):
-    """``kakao_blstm``; see the module docstring."""
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    common.check_positive(opts, "lstm_units")
-    inputs, frame_mask, frames = common.frame_inputs(opts)
-    x = _fuse(inputs, frame_mask, frames, opts)
+def kakao_blstm(options, shared):
+    """Fusion, BLSTM, mean over the real frames, head; see the module
+    docstring."""
+    dtype = shared.dtype_policy
+    inputs, frame_mask, frames = common.frame_inputs(shared)
+    x = _fuse(frame_mask, frames, options, dtype)
     x = keras.layers.Bidirectional(
         keras.layers.LSTM(
-            opts["lstm_units"],
-            return_sequences=True,
-            dtype=opts.get("dtype_policy"),
+            options.lstm_units, return_sequences=True, dtype=dtype
         ),
-        dtype=opts.get("dtype_policy"),
+        dtype=dtype,
         name="blstm",
     )(x, mask=frame_mask)
-    x = MaskedMeanPooling(dtype=opts.get("dtype_policy"), name="temporal_mean")(
+    x = MaskedMeanPooling(dtype=dtype, name=names.TEMPORAL_MEAN)(
         x, frame_mask=frame_mask
     )
-    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+    outputs = common.apply_head(x, inputs, shared)
+    return common.finish(inputs, outputs, "kakao_blstm", shared)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetvladOptions:
+    """``kakao_netvlad``'s own options.
+
+    Attributes:
+        fusion: as `BlstmOptions.fusion`.
+        window: as `BlstmOptions.window`.
+        differential: add the differential features ("diff").
+        num_clusters: NetVLAD's clusters.
+        hidden_dim: width of the hidden layer after NetVLAD.
+    """
+
+    fusion: str = "concat"
+    window: int | None = 5
+    differential: bool = False
+    num_clusters: int = 64
+    hidden_dim: int = 1024
+
+    def __post_init__(self):
+        common.check_positive(self, "num_clusters", "hidden_dim")
 
 
 @register_model(
     "kakao_netvlad",
     "Kakao Brain: fusion, optional differential features, NetVLAD, MoE",
-    shared=common.FRAME_OPTIONS,
+    common.Shared(
+        head=common.Head(head="moe", num_mixtures=4),
+        training=common.Training(learning_rate=1e-3, clipnorm=1.0),
+    ),
+    NetvladOptions(),
 )
-def build_netvlad(
-    name,
-    /,
-    *,
-    fusion="concat",
-    window=5,
-    differential=False,
-    num_clusters=64,
-    hidden_dim=1024,
-    head="moe",
-    num_mixtures=4,
-    learning_rate=1e-3,
-    clipnorm=1.0,
-    **shared,
-):
-    """``kakao_netvlad``; see the module docstring."""
-    opts = common.builder_options(common.FRAME_OPTIONS, locals())
-    common.check_positive(opts, "num_clusters", "hidden_dim")
-    inputs, frame_mask, frames = common.frame_inputs(opts)
-    x = _fuse(inputs, frame_mask, frames, opts)
-    if opts["differential"]:
-        x = DifferentialFeatures(
-            dtype=opts.get("dtype_policy"), name="differential"
-        )(x, frame_mask=frame_mask)
-    x = NetVLAD(
-        opts["num_clusters"], dtype=opts.get("dtype_policy"), name="netvlad"
-    )(x, frame_mask=frame_mask)
+def kakao_netvlad(options, shared):
+    """Fusion, differential features, NetVLAD, hidden layer, head; see
+    the module docstring."""
+    dtype = shared.dtype_policy
+    inputs, frame_mask, frames = common.frame_inputs(shared)
+    x = _fuse(frame_mask, frames, options, dtype)
+    if options.differential:
+        x = DifferentialFeatures(dtype=dtype, name="differential")(
+            x, frame_mask=frame_mask
+        )
+    x = NetVLAD(options.num_clusters, dtype=dtype, name="netvlad")(
+        x, frame_mask=frame_mask
+    )
     x = keras.layers.Dense(
-        opts["hidden_dim"],
-        activation="relu",
-        dtype=opts.get("dtype_policy"),
-        name="hidden",
+        options.hidden_dim, activation="relu", dtype=dtype, name="hidden"
     )(x)
-    return common.finish(inputs, common.apply_head(x, inputs, opts), name, opts)
+    outputs = common.apply_head(x, inputs, shared)
+    return common.finish(inputs, outputs, "kakao_netvlad", shared)

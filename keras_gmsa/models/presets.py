@@ -16,7 +16,7 @@ count, and reports their sizes: 162M, 163M, 168M, 138M, 136M and 200M
 (read here as MiB of float32 weights, as `ls -h` prints a checkpoint).
 It gives no widths. The BLSTM widths and the NetVLAD hidden widths below
 are chosen so each member has the reported size (within 1%,
-`tests/models/test_presets.py`); everything else is the family's default
+``tests/test_protocols.py``); everything else is the family's default
 (`keras_gmsa.models.kakao`).
 
 A preset also carries its paper's training recipe (`Recipe`), which

@@ -1,53 +1,67 @@
 """One registry maps model names to builders; users ask for a name.
 
-Each builder registers itself where it is defined (``@register_model``,
-as timm does), with its table of options and their defaults; the papers'
+Each model has one entry point, registered where it is defined
+(``@register_model``, as timm does) with its family's own options (a
+frozen dataclass, read as attributes) and its defaults for the options
+every model shares (`keras_gmsa.models.common.Shared`). The papers'
 configurations are presets (`keras_gmsa.models.presets`). Only the GMSA
-builders take ``mask``, ``W`` and ``L``.
+entry points take ``mask``, ``W`` and ``L``.
+
+This module imports no model family: `keras_gmsa.models` imports them,
+and each registers its entry points as it is imported.
 """
 
-import collections
-import inspect
+import dataclasses
 
 import keras
 
+from keras_gmsa.models import common
 from keras_gmsa.models import presets as presets_lib
 
-_Entry = collections.namedtuple(
-    "_Entry", ["builder", "defaults", "description", "takes_masks"]
-)
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    builder: object
+    description: str
+    shared: object  # common.Shared: the model's defaults for them
+    options: object  # its family's own options (a dataclass), or None
+    takes_masks: bool
+
+
 # name -> _Entry
 _REGISTRY = {}
 
 
-def register_model(name, description, shared=None, takes_masks=False):
-    """Registers the decorated builder under `name`.
-
-    A builder's own options are its keyword-only arguments, with their
-    defaults; the options it shares with its family (frame inputs, head,
-    training: `keras_gmsa.models.common`) arrive through ``**shared``, and
-    their table is `shared`. Together they are the model's option list.
+def register_model(name, description, shared, options=None, takes_masks=False):
+    """Registers the decorated entry point under `name`.
 
     Args:
         name: what `build_model` is asked for.
         description: one line for `list_models` and ``keras-gmsa models``.
-        shared: ``{option: default}`` of the shared options.
-        takes_masks: the builder takes ``mask``, ``W`` and ``L`` (GMSA).
+        shared: a `keras_gmsa.models.common.Shared`: the model's defaults
+            for the options every model has.
+        options: an instance of its family's options dataclass, with the
+            model's defaults (None: the model has none of its own).
+        takes_masks: the entry point takes ``mask``, ``W`` and ``L`` (GMSA).
 
-    The builder is called as ``builder(name, **options)`` (with ``mask=``,
-    ``W=``, ``L=`` when `takes_masks`).
+    The entry point is called as ``builder(options, shared)`` (with
+    ``mask=``, ``W=``, ``L=`` when `takes_masks`), both replaced by the
+    caller's options. Option names are flat and unique: an option of the
+    family must not also be a shared one.
     """
+    clash = set(common.fields_of(options)) & set(shared.options())
+    if clash:
+        raise ValueError(
+            f"Model {name!r}: own options {sorted(clash)} are shared ones; "
+            "give their defaults in `shared`."
+        )
 
     def decorator(builder):
         if name in _REGISTRY:
             raise ValueError(f"Model {name!r} is already registered.")
-        own = {
-            p.name: p.default
-            for p in inspect.signature(builder).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
-        defaults = dict(shared or {}, **own)
-        _REGISTRY[name] = _Entry(builder, defaults, description, takes_masks)
+        _REGISTRY[name] = _Entry(
+            builder, description, shared, options, takes_masks
+        )
         return builder
 
     return decorator
@@ -57,25 +71,35 @@ def register_model(name, description, shared=None, takes_masks=False):
 BUILD_OPTIONS = frozenset({"dtype_policy", "jit_compile"})
 
 
+def _entry(name):
+    """The registry entry of a name or preset, and the preset (or None)."""
+    preset = presets_lib.get_preset(name)
+    model = preset.model if preset is not None else name
+    if model not in _REGISTRY:
+        raise ValueError(
+            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}, "
+            f"or a preset: {', '.join(presets_lib.list_presets())}."
+        )
+    return _REGISTRY[model], preset
+
+
+def _defaults(entry):
+    return dict(entry.shared.options(), **common.fields_of(entry.options))
+
+
 def model_options(name):
     """The options `build_model(name, ...)` accepts, as a frozenset."""
-    preset = presets_lib.get_preset(name)
-    name = preset.model if preset is not None else name
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}."
-        )
-    return frozenset(_REGISTRY[name].defaults) | BUILD_OPTIONS
+    return frozenset(_defaults(_entry(name)[0])) | BUILD_OPTIONS
 
 
 def model_defaults(name):
     """``{option: default}`` of what `build_model(name)` builds (a
     preset's options over its family's defaults)."""
-    model_options(name)  # a clear error for an unknown name
-    preset = presets_lib.get_preset(name)
+    entry, preset = _entry(name)
+    defaults = _defaults(entry)
     if preset is not None:
-        return dict(_REGISTRY[preset.model].defaults, **preset.options)
-    return dict(_REGISTRY[name].defaults)
+        defaults.update(preset.options)
+    return defaults
 
 
 def list_models(with_descriptions=False):
@@ -125,7 +149,7 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
     Example:
     >>> model = build_model("gateop", mask="tp", W=30)  # doctest: +SKIP
     """
-    preset = presets_lib.get_preset(name)
+    entry, preset = _entry(name)
     if preset is not None:
         # A paper configuration: the preset's options, the caller's on top;
         # the model named after the preset (unless the caller names it).
@@ -137,43 +161,42 @@ def build_model(name, /, mask=None, W=None, L=None, **options):
         preset_mask = {k: options.pop(k, None) for k in ("mask", "W", "L")}
         if mask is None and W is None and L is None:
             mask, W, L = (preset_mask[k] for k in ("mask", "W", "L"))
-    if name not in _REGISTRY:
-        raise ValueError(
-            f"Unknown model {name!r}. Allowed: {', '.join(list_models())}, "
-            f"or a preset: {', '.join(presets_lib.list_presets())}."
-        )
-    entry = _REGISTRY[name]
-    allowed = frozenset(entry.defaults)
+    allowed = frozenset(_defaults(entry))
     unknown = sorted(set(options) - allowed - BUILD_OPTIONS)
     if unknown:
         raise ValueError(
             f"Unknown option(s) {unknown} for model {name!r}. Allowed: "
             f"{', '.join(sorted(allowed | BUILD_OPTIONS))}."
         )
-    policy = options.pop("dtype_policy", None)
     jit_compile = options.pop("jit_compile", "auto")
     if jit_compile not in ("auto", True, False):
         raise ValueError(
             f"jit_compile must be 'auto', True or False. Received "
             f"{jit_compile!r}."
         )
-    if entry.takes_masks:
-        options.update(mask=mask, W=W, L=L)
-    elif mask is not None or W is not None or L is not None:
+    # Compiled once, by the builder, with this jit_compile; the policy is
+    # passed to every layer (None: the global policy), which stays as it is.
+    policy = options.pop("dtype_policy", None)
+    if policy is not None:
+        policy = keras.dtype_policies.get(policy)
+    if not entry.takes_masks and (
+        mask is not None or W is not None or L is not None
+    ):
         raise ValueError(
             f"{name} has no attention mask: mask, W and L must be None. "
             f"Received mask={mask!r}, W={W!r}, L={L!r}."
         )
-    # Compiled once, by the builder, with this jit_compile; the policy is
-    # passed to every layer (None: the global policy), which stays as it is.
-    options["jit_compile"] = jit_compile
-    if policy is not None:
-        options["dtype_policy"] = keras.dtype_policies.get(policy)
-    return entry.builder(name, **options)
-
-
-# The model families register their builders when imported.
-from keras_gmsa.models import attention_clusters  # noqa: E402, F401
-from keras_gmsa.models import baselines  # noqa: E402, F401
-from keras_gmsa.models import gmsa  # noqa: E402, F401
-from keras_gmsa.models import kakao  # noqa: E402, F401
+    # The typed options: the family's own, then the shared groups (each
+    # checks its values as it is made).
+    own = entry.options
+    if own is not None:
+        mine = {
+            k: options.pop(k) for k in common.fields_of(own) if k in options
+        }
+        own = dataclasses.replace(own, **mine)
+    shared = entry.shared.replace(
+        dtype_policy=policy, jit_compile=jit_compile, **options
+    )
+    if entry.takes_masks:
+        return entry.builder(own, shared, mask=mask, W=W, L=L)
+    return entry.builder(own, shared)

@@ -291,14 +291,19 @@ def test_bad_names_and_options_raise(args, kwargs, message):
         keras_gmsa.build_model(*args, **kwargs)
 
 
-def test_builders_register_where_defined_and_compile_once(monkeypatch):
+def test_one_entry_point_per_name_and_compiled_once(monkeypatch):
     from keras_gmsa.models import baselines
     from keras_gmsa.models import gmsa
     from keras_gmsa.models import registry
 
-    assert registry._REGISTRY["dbof"].builder is baselines.build_dbof
-    assert registry._REGISTRY["gateop"].builder is gmsa.build_gmsa_model
-    # Only the GMSA builders take mask, W and L.
+    # Each name is registered on its own entry point, where it is defined.
+    builders = {n: e.builder for n, e in registry._REGISTRY.items()}
+    assert builders["dbof"] is baselines.dbof
+    assert builders["gateop"] is gmsa.gateop
+    assert len(set(builders.values())) == len(builders)
+    for name, builder in builders.items():
+        assert builder.__name__ == name
+    # Only the GMSA entry points take mask, W and L.
     takes = {n for n, e in registry._REGISTRY.items() if e.takes_masks}
     assert takes == set(gmsa.GMSA_NAMES)
     calls = []
@@ -329,31 +334,106 @@ def test_dtype_policy_reaches_every_layer_not_the_global_policy(name):
     }
     assert policies.pop("predictions") == "float32"
     assert set(policies.values()) == {"mixed_bfloat16"}, policies
+    # A model built with a policy has a config (it can be saved), and the
+    # policies come back from it.
+    clone = keras.Model.from_config(model.get_config())
+    assert {
+        layer.name: layer.dtype_policy.name
+        for layer in clone.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    } == dict(policies, predictions="float32")
 
 
-def test_a_builders_signature_is_its_option_list():
-    import inspect
+def test_a_models_typed_options_are_its_option_list(monkeypatch):
+    import dataclasses
 
     from keras_gmsa.models import common
     from keras_gmsa.models import gmsa
     from keras_gmsa.models import kakao
     from keras_gmsa.models import registry
 
-    for builder, name in (
-        (gmsa.build_gmsa_model, "gateop"),
-        (kakao.build_netvlad, "kakao_netvlad"),
+    shared = set(common.Shared().options())
+    for options, name in (
+        (gmsa.GMSAOptions, "gateop"),
+        (kakao.NetvladOptions, "kakao_netvlad"),
     ):
-        own = {
-            p.name: p.default
-            for p in inspect.signature(builder).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
+        own = {f.name: f.default for f in dataclasses.fields(options)}
         defaults = registry.model_defaults(name)
-        # Its own options with their defaults, then the shared ones.
+        # Its family's own options with their defaults, then the shared.
         assert {k: defaults[k] for k in own} == own
-        assert set(defaults) == set(own) | set(common.FRAME_OPTIONS)
+        assert set(defaults) == set(own) | shared
     assert registry.model_defaults("gateop")["learning_rate"] == 2e-4
     assert registry.model_defaults("kakao_netvlad")["num_clusters"] == 64
+    assert registry.model_defaults("kakao_netvlad")["num_mixtures"] == 4
+    assert registry.model_defaults("video_moe")["head"] == "moe"
+    # A preset's options over its model's defaults.
+    assert (
+        registry.model_defaults("kakao_mc_netvlad_c128_moe4")["num_clusters"]
+        == 128
+    )
+
+    # The entry point reads typed, frozen objects: the caller's options
+    # land in their groups.
+    seen = {}
+
+    def spy(options, shared, mask=None, W=None, L=None):
+        seen.update(options=options, shared=shared, masks=(mask, W, L))
+        return "built"
+
+    entry = registry._REGISTRY["gateop"]
+    monkeypatch.setitem(
+        registry._REGISTRY, "gateop", dataclasses.replace(entry, builder=spy)
+    )
+    assert (
+        keras_gmsa.build_model(
+            "gateop", mask="tp", W=30, num_heads=4, head="moe", max_frames=9
+        )
+        == "built"
+    )
+    assert seen["masks"] == ("tp", 30, None)
+    assert seen["options"].num_heads == 4
+    assert seen["shared"].head.head == "moe"
+    assert seen["shared"].head.l2 == 0.0  # the GMSA default
+    assert seen["shared"].inputs.max_frames == 9
+    assert seen["shared"].training.learning_rate == 2e-4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        seen["options"].num_heads = 2
+
+
+def test_the_models_package_has_no_import_cycle():
+    # keras_gmsa.models imports the families; the registry imports none
+    # of them, so no module of the package imports one that imports it.
+    import ast
+    from pathlib import Path
+
+    import keras_gmsa.models as package
+
+    root = Path(package.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        name = f"keras_gmsa.models.{path.stem}"
+        if path.stem == "__init__":
+            continue
+        imported = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "keras_gmsa.models":
+                    imported |= {
+                        f"keras_gmsa.models.{a.name}" for a in node.names
+                    }
+                elif node.module.startswith("keras_gmsa.models."):
+                    imported.add(node.module)
+        graph[name] = imported
+    assert "keras_gmsa.models.gmsa" not in graph["keras_gmsa.models.registry"]
+
+    def reaches(start, target, seen=()):
+        return any(
+            n == target or (n not in seen and reaches(n, target, seen + (n,)))
+            for n in graph.get(start, ())
+        )
+
+    cycles = [name for name in graph if reaches(name, name)]
+    assert not cycles, cycles
 
 
 def test_mixed_float16_trains_with_loss_scaling(rng):
