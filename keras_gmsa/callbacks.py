@@ -18,10 +18,15 @@
 
 "Validate every N steps" is written the Keras way: train on a repeating
 dataset with ``steps_per_epoch=N``; one Keras epoch is then one validation
-interval, and all epoch-based callbacks count in intervals.
+interval, and all epoch-based callbacks count in intervals. The callbacks
+that let one host of several write (`ModelCheckpoint`, `BackupAndRestore`,
+`RestoreBackup`) are `keras_gmsa.training.hosts`'; their names here are
+kept.
+
+(About 520 lines: the callbacks that `paper_schedule` assembles, each
+short, read together with it.)
 """
 
-import contextlib
 import json
 import math
 import os
@@ -34,7 +39,13 @@ from keras_gmsa import metrics as metrics_lib
 from keras_gmsa import paths
 from keras_gmsa.progress import Progress
 from keras_gmsa.segments import SegmentMetrics  # noqa: F401  (moved there)
-from keras_gmsa.training import PLATEAUS
+
+# Earlier versions' names of the callbacks of several hosts.
+from keras_gmsa.training.hosts import BackupAndRestore
+from keras_gmsa.training.hosts import ModelCheckpoint
+from keras_gmsa.training.hosts import RestoreBackup
+from keras_gmsa.training.hosts import without_distribution  # noqa: F401
+from keras_gmsa.training.schedules import PLATEAUS
 
 
 def _numpy_batches(dataset):
@@ -221,6 +232,13 @@ class TorchReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
         self.threshold_mode = threshold_mode
         self.eps = eps
 
+    # The two methods below override Keras' own (private) steps of
+    # ReduceLROnPlateau, as of Keras 3.15.1
+    # (keras/src/callbacks/reduce_lr_on_plateau.py). Were Keras to rename
+    # them, the drops would come at Keras' intervals, and
+    # tests/test_schedule.py::
+    # test_keras_and_pytorch_plateaus_drop_at_their_own_intervals, which
+    # compares them with PyTorch's own scheduler, fails.
     def _is_improvement(self, monitor_value, reference_value):
         if self.threshold_mode == "abs" or reference_value is None:
             return super()._is_improvement(monitor_value, reference_value)
@@ -288,51 +306,6 @@ def _state_class(callback):
     return None
 
 
-@contextlib.contextmanager
-def without_distribution():
-    """Runs the block with no Keras distribution set.
-
-    Saving a model creates Keras variables (a throwaway optimizer, to know
-    which attributes to skip); under a multi-process JAX distribution
-    every variable creation is a collective check that all processes must
-    join. The chief saves alone, so it saves without the distribution:
-    the variables' values are read as they are (replicated on every
-    host) and nothing is exchanged.
-    """
-    current = keras.distribution.distribution()
-    if current is None:
-        yield
-        return
-    keras.distribution.set_distribution(None)
-    try:
-        yield
-    finally:
-        keras.distribution.set_distribution(current)
-
-
-class _SavesAlone:
-    """Runs a saving callback's epoch and batch ends without the
-    distribution (see `without_distribution`)."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        with without_distribution():
-            super().on_epoch_end(epoch, logs)
-
-    def on_train_batch_end(self, batch, logs=None):
-        with without_distribution():
-            super().on_train_batch_end(batch, logs)
-
-
-class ModelCheckpoint(_SavesAlone, keras.callbacks.ModelCheckpoint):
-    """`keras.callbacks.ModelCheckpoint` that can save on one host of a
-    multi-host run (JAX) while the others train on."""
-
-
-class BackupAndRestore(_SavesAlone, keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that can back up on one host of
-    a multi-host run (JAX) while the others train on."""
-
-
 def _to_json(value):
     if value is None:
         return None
@@ -376,10 +349,22 @@ class ScheduleState(keras.callbacks.Callback):
         if not paths.exists(self.path):
             return
         state = json.loads(paths.read_text(self.path))
-        for index, callback in enumerate(self.watched):
-            saved = state.get(self._key(index, callback))
-            if saved is None:
+        # Each callback takes the counters of the n-th saved callback of
+        # its class when it is the n-th of its class: the same as by key,
+        # and still right when a schedule saved by an earlier version had
+        # more callbacks (it said "never" with a patience of 10**9 where
+        # there is now no callback).
+        saved_by_class = {}
+        for key in sorted(
+            (k for k in state if ":" in k), key=lambda k: int(k.split(":")[0])
+        ):
+            name = key.partition(":")[2]
+            saved_by_class.setdefault(name, []).append(state[key])
+        for callback in self.watched:
+            saved_list = saved_by_class.get(_state_class(callback).__name__)
+            if not saved_list:
                 continue
+            saved = saved_list.pop(0)
             for attribute in _STATE_ATTRIBUTES[_state_class(callback)]:
                 if attribute in saved:
                     setattr(callback, attribute, _from_json(saved[attribute]))
@@ -416,35 +401,6 @@ class CSVLogger(keras.callbacks.CSVLogger):
     def on_train_end(self, logs=None):
         self._close()
         self.writer = None
-
-
-class RestoreBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` for the processes of a multi-host run that do
-    not write the run directory.
-
-    It restores the weights, optimizer state and epoch from the backup the
-    chief writes (on storage every host shares), exactly as the chief's
-    own BackupAndRestore does, and never writes or deletes the backup:
-    one writer per file.
-    """
-
-    def __init__(self, backup_dir):
-        super().__init__(backup_dir, delete_checkpoint=False)
-
-    def on_train_begin(self, logs=None):
-        try:
-            self._load_model()
-        except OSError:
-            # The chief was killed while writing its latest backup: load
-            # the previous one (double_checkpoint) without copying it.
-            if not paths.exists(self._prev_weights_path):
-                raise
-            self._weights_path = self._prev_weights_path
-            self._training_metadata_path = self._prev_training_metadata_path
-            self._load_model()
-
-    def _save_model(self):
-        pass
 
 
 def paper_schedule(
@@ -485,10 +441,12 @@ def paper_schedule(
             for resuming (``backup/``), ``history.csv`` and TensorBoard logs
             (``logs/``). None: only the metrics and the schedule.
         monitor: the log key the schedule follows (maximised).
-        patience: evaluations without improvement before stopping.
+        patience: evaluations without improvement before stopping; None:
+            never stop early (no EarlyStopping).
         lr_patience: evaluations without improvement before the learning
-            rate is multiplied by ``lr_factor``; None for no plateau drops
-            (an optimizer whose learning rate is a schedule).
+            rate is multiplied by ``lr_factor``; None: never drop (no
+            plateau callback: a constant rate, or an optimizer whose
+            learning rate is a schedule).
         validation_steps: batches of validation data per evaluation.
         tensorboard: write TensorBoard logs (needs ``run_dir``).
         terminate_on_nan: stop at the first NaN loss.
@@ -523,11 +481,12 @@ def paper_schedule(
         callbacks.append(
             plateau_callback(plateau, monitor, lr_patience, lr_factor, min_lr)
         )
-    callbacks.append(
-        keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="max", patience=patience, verbose=1
+    if patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode="max", patience=patience, verbose=1
+            )
         )
-    )
     if run_dir is None:
         return callbacks
     backup = os.path.join(run_dir, "backup")

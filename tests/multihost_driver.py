@@ -4,7 +4,7 @@
 
 Joins the other processes exactly as `training.train` does (the
 KERAS_DISTRIBUTION_* or TF_CONFIG variables, `training.distribution_scope`),
-builds the run's training dataset (`training._datasets`, with video ids)
+builds the run's training dataset (`training.datasets`, with video ids)
 and hands it to the distribution as `Model.fit` would (Keras'
 `Distribution.distribute_dataset` on JAX, tf.distribute's
 `experimental_distribute_dataset` on TensorFlow). Writes the ids of the
@@ -31,9 +31,9 @@ def main(config_path, steps, out_dir):
     keras.utils.set_random_seed(config["seed"])
     with scope:
         model = keras_gmsa.build_model(
-            config["model"], **training._model_options(config)
+            config["model"], **training.model_options(config)
         )
-        train, _ = training._datasets(
+        train, _ = training.datasets(
             model, config, config["seed"], with_ids=True
         )
     if cluster.count > 1 and keras.backend.backend() == "jax":

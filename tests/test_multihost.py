@@ -361,3 +361,68 @@ def test_keras_cannot_fit_under_multi_worker_mirrored_strategy(tmp_path):
         "Keras now trains under MultiWorkerMirroredStrategy" + _tails(tmp_path)
     )
     assert all("PerReplica" in log for log in logs), _tails(tmp_path)
+
+
+def _weights(model):
+    variables = model.weights + model.optimizer.variables
+    return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
+def test_restore_backup_reads_what_keras_backs_up(tmp_path):
+    # RestoreBackup (the processes that do not write) reads the files
+    # Keras' BackupAndRestore writes, whose names Keras does not document:
+    # this fails the day a Keras version writes others. What it restores
+    # is the chief's model and optimizer state; when the latest backup is
+    # broken, the previous one; and it writes nothing.
+    import numpy as np
+
+    from keras_gmsa.training import hosts
+
+    def model():
+        keras.utils.set_random_seed(0)
+        built = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        built.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
+        return built
+
+    x = np.arange(24, dtype="float32").reshape(8, 3) / 24
+    y = np.ones((8, 2), "float32")
+    backup = tmp_path / "backup"
+    chief, after = model(), []
+    chief.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=4,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: after.append(_weights(chief))
+            ),
+            hosts.BackupAndRestore(
+                str(backup), double_checkpoint=True, delete_checkpoint=False
+            ),
+        ],
+    )
+    latest = [hosts.BACKUP_WEIGHTS, hosts.BACKUP_METADATA]
+    previous = [name + hosts.PREVIOUS for name in latest]
+    assert sorted(p.name for p in backup.iterdir()) == sorted(latest + previous)
+    assert hosts.backed_up_epochs(str(backup)) == 2
+    written = {p.name: p.read_bytes() for p in backup.iterdir()}
+
+    def restored():
+        worker = model()
+        callback = hosts.RestoreBackup(str(backup))
+        callback.set_model(worker)
+        callback.on_train_begin()
+        return _weights(worker)
+
+    for epoch, weights in ((1, restored()), (0, None)):
+        if weights is None:
+            # The chief was killed while writing its latest weights.
+            (backup / hosts.BACKUP_WEIGHTS).write_bytes(b"half written")
+            written[hosts.BACKUP_WEIGHTS] = b"half written"
+            weights = restored()
+        # Weights, Adam's moments and iterations: those of the epoch.
+        for got, want in zip(weights, after[epoch], strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert {p.name: p.read_bytes() for p in backup.iterdir()} == written

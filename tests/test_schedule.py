@@ -2,6 +2,7 @@
 follow the validation GAP, maximised (issue 16, item 1)."""
 
 import csv
+import dataclasses
 import json
 
 import keras
@@ -229,3 +230,70 @@ def test_train_plateau_pytorch_drops_one_interval_later(records, tmp_path):
     np.testing.assert_allclose(
         torch_rates, [3e-8, 3e-8, 3e-8, 1.5e-8, 1.5e-8, 1.5e-8], rtol=1e-5
     )
+
+
+def _kinds(callbacks):
+    return [type(c).__name__ for c in callbacks]
+
+
+def test_never_is_no_callback(tmp_path):
+    # Each schedule as the callbacks Model.fit gets: "never" (None) is a
+    # callback that is not there, not a patience no run reaches.
+    from keras_gmsa import training
+
+    config = training.RunConfig(train="x", validation="y")
+    expected = {
+        "paper": (5, 3, ["ReduceLROnPlateau", "EarlyStopping"]),
+        "decay": (5, None, ["EarlyStopping"]),
+        "constant": (None, None, []),
+    }
+    for name, (stop, drop, kinds) in expected.items():
+        schedule = training.Schedule.of(
+            dataclasses.replace(config, schedule=name)
+        )
+        assert (schedule.stop_patience, schedule.drop_patience) == (stop, drop)
+        found = schedule.callbacks([({}, np.zeros((1, 2)))], None)
+        assert _kinds(found) == ["OfficialMetrics", "TerminateOnNaN", *kinds]
+    # None in the config: never, whatever the schedule.
+    schedule = training.Schedule.of(
+        dataclasses.replace(config, patience=None, lr_patience=None)
+    )
+    assert (schedule.stop_patience, schedule.drop_patience) == (None, None)
+    with pytest.raises(ValueError, match="stop_patience must be"):
+        training.Schedule(stop_patience=10.5)
+
+
+def test_counters_saved_by_an_earlier_version_are_restored(tmp_path):
+    # A constant-schedule run of an earlier version saved three callbacks'
+    # counters (its "never" was a patience of 10**9); resumed, the only
+    # counter it has now, the checkpoint's best, comes back.
+    run_dir = tmp_path / "run"
+    (run_dir / "backup").mkdir(parents=True)
+    (run_dir / "backup" / "schedule.json").write_text(
+        json.dumps(
+            {
+                "epoch": 3,
+                "0:ReduceLROnPlateau": {
+                    "wait": 2,
+                    "best": 0.5,
+                    "cooldown_counter": 0,
+                },
+                "1:EarlyStopping": {"wait": 2, "best": 0.5, "best_epoch": 0},
+                "2:ModelCheckpoint": {"best": 0.5},
+            }
+        )
+    )
+    found = callbacks_lib.paper_schedule(
+        [({}, np.zeros((1, 2)))],
+        str(run_dir),
+        patience=None,
+        lr_patience=None,
+        tensorboard=False,
+    )
+    assert "EarlyStopping" not in _kinds(found)
+    (checkpoint,) = [
+        c for c in found if isinstance(c, keras.callbacks.ModelCheckpoint)
+    ]
+    assert checkpoint.best != 0.5
+    found[-1].on_train_begin()
+    assert checkpoint.best == 0.5

@@ -128,7 +128,10 @@ def test_sigkill_then_the_same_command_resumes(records, tmp_path, capsys):
     # The counters were saved with the backup the rerun starts from.
     backed_up = json.loads(meta.read_text())["epoch"]
     state = json.loads((run_dir / "backup" / "schedule.json").read_text())
-    best_before = state["2:ModelCheckpoint"]["best"]
+    # A constant schedule never stops early nor drops: its only counter
+    # is the checkpoint's.
+    assert [key for key in state if ":" in key] == ["0:ModelCheckpoint"]
+    best_before = state["0:ModelCheckpoint"]["best"]
     assert backed_up >= 2 and best_before > 0
     # A kill between CSVLogger and BackupAndRestore leaves a row for an
     # interval with no backup; the state is made here whether or not this
@@ -248,6 +251,21 @@ def test_bad_configs_are_refused(records, tmp_path):
         training.resolve_config(
             {"train": "x", "validation": "y", "schedule": "cosine"}
         )
+    for key, value, message in [
+        ("batch_size", "64", "batch_size must be an integer; got '64'"),
+        ("batch_size", True, "batch_size must be an integer; got True"),
+        ("batch_size", 0, "batch_size must be a positive integer"),
+        ("segments", 1, "segments must be true or false; got 1"),
+        ("model_options", [1], "model_options must be a table of keys"),
+        ("patience", -1, "patience must be a non-negative integer, or None"),
+        ("lr_patience", -1, "lr_patience must be a non-negative integer"),
+        ("learning_rate", "fast", "learning_rate must be a number or None"),
+        ("loader", "pandas", "loader must be one of"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            training.resolve_config(
+                {"train": "x", "validation": "y"}, {key: value}
+            )
     bad = tmp_path / "bad.json"
     bad.write_text("{model: gateop}")
     with pytest.raises(ValueError, match="bad.json: not valid JSON"):
@@ -345,3 +363,60 @@ def test_schedule_state_carries_patience_and_best_values(tmp_path):
     assert (early.wait, early.best, early.best_epoch) == (3, 0.61, 4)
     assert (plateau.wait, plateau.best) == (2, 0.61)
     assert by_type[keras.callbacks.ModelCheckpoint].best == 0.61
+
+
+def test_the_run_config_is_typed_frozen_and_documented():
+    import dataclasses
+
+    config = training.RunConfig(train="x", validation="y", learning_rate=1)
+    # An integer where a number is asked for is a number.
+    assert config.learning_rate == 1.0
+    assert isinstance(config.learning_rate, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.batch_size = 8
+    # Every key is documented in the class's docstring, once, in order.
+    doc = training.RunConfig.__doc__
+    documented = re.findall(r"^        (\w+): ", doc, flags=re.MULTILINE)
+    assert documented == list(training.DEFAULTS)
+    assert list(training.DEFAULTS) == [
+        f.name for f in dataclasses.fields(training.RunConfig)
+    ]
+    # DEFAULTS is a read-only view of the defaults.
+    with pytest.raises(TypeError):
+        training.DEFAULTS["batch_size"] = 8
+    assert training.DEFAULTS["patience"] == config.patience == 5
+    # The dict form resolves to itself.
+    stored = config.to_dict()
+    assert training.resolve_config(stored) == stored
+    assert training.RunConfig.resolve(stored) == config
+
+
+def test_a_run_directory_of_an_earlier_version_resumes(tmp_path):
+    # A config.json written before the `loader` keys existed, with the
+    # tensorboard default of its day: the same run, resumable.
+    config = training.RunConfig(train="x", validation="y", W=3)
+    earlier = config.to_dict()
+    del earlier["loader"], earlier["loader_workers"]
+    earlier["tensorboard"] = True
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(earlier))
+    run = training.RunDir(run_dir)
+    assert run.state(config) == "resume"
+    assert run.completed_intervals() == 0
+    # What it trains may not change.
+    with pytest.raises(ValueError, match="W: 3 -> 4"):
+        run.state(training.RunConfig(train="x", validation="y", W=4))
+    assert (
+        run.state(
+            training.RunConfig(train="x", validation="y", W=4), overwrite=True
+        )
+        == "new"
+    )
+    # The chief writes the whole config; a rerun finds it done.
+    run.write(config, "resume")
+    assert json.loads((run_dir / "config.json").read_text()) == (
+        config.to_dict()
+    )
+    (run_dir / "done.json").write_text("{}")
+    assert run.state(config) == "done"
