@@ -10,7 +10,16 @@ process so peak memory is its own, reads them with
 - ``starter``: the official reader's recipe (yt8m-format.md 4.2): one
   record at a time, ``parse_single_sequence_example``, decode, dequantize
   to float32, pad/crop to 300, in a ``map`` with AUTOTUNE parallelism,
-  then batch.
+  then batch;
+- ``grain`` / ``torch`` (issue 29): `keras_gmsa.loaders` without
+  TensorFlow, the same batches as ``keras_gmsa``, parsed in the iterating
+  process (``_0w``) or in worker processes (``_2w``: Grain's
+  ``mp_prefetch``, DataLoader workers).
+
+``--cores 1,2`` measures the tf.data reader and the loaders again on one
+core and on two (the child's CPU affinity, set before TensorFlow starts
+its thread pools): the loaders' own parsing in the iterating process on
+one core, worker processes on two.
 
 Prints a table (videos/s, MB/s of frame bytes, peak RSS) and writes
 benchmarks/results/input_pipeline.json. Ratios are against the starter
@@ -118,7 +127,22 @@ def _measure(reader, layout, batch_size, epochs):
     from keras_gmsa import data
 
     pattern = os.path.join(DATA, layout, "train*.tfrecord")
-    if reader.startswith("keras_gmsa"):
+    if reader.startswith(("grain", "torch")):
+        from keras_gmsa import loaders
+
+        framework, workers = reader.split("_")
+        make = (
+            loaders.frame_loader
+            if layout == "frame"
+            else (loaders.video_loader)
+        )
+        ds = make(
+            pattern,
+            batch_size=batch_size,
+            framework=framework,
+            num_workers=int(workers[:-1]),
+        )
+    elif reader.startswith("keras_gmsa"):
         # keras_gmsa_skip: on_error="skip", which probes every record's
         # feature types (records of other types are skipped and counted).
         # keras_gmsa_train: shuffled as `keras-gmsa train` reads, in the
@@ -150,6 +174,7 @@ def _measure(reader, layout, batch_size, epochs):
         json.dumps(
             dict(
                 reader=reader,
+                cores=len(os.sched_getaffinity(0)),
                 layout=layout,
                 batch_size=batch_size,
                 videos=videos,
@@ -167,21 +192,39 @@ def main():
     parser.add_argument(
         "--epochs", type=int, default=4, help="passes; the first is warm-up"
     )
+    parser.add_argument(
+        "--readers",
+        default="starter,keras_gmsa,keras_gmsa_skip,keras_gmsa_train,"
+        "keras_gmsa_train_any_order,grain_0w,grain_2w,torch_0w,torch_2w",
+        help="comma-separated readers to measure on all cores",
+    )
+    parser.add_argument(
+        "--cores",
+        default="",
+        help="e.g. 1,2: also tf.data and the loaders pinned to that many "
+        "cores (1 core: parsing in the iterating process; 2: two workers)",
+    )
+    parser.add_argument("--layouts", default="frame,video")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--pin", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        if args.pin:
+            # Before TensorFlow (or anything) sizes a thread pool.
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.pin])
         _measure(*args.child, args.batch_size, args.epochs)
         return
     _write(args.videos)
+    runs = [(r, 0) for r in args.readers.split(",") if r]
+    for cores in [int(c) for c in args.cores.split(",") if c]:
+        workers = "0w" if cores == 1 else f"{cores}w"
+        runs += [
+            (reader, cores)
+            for reader in ("keras_gmsa", f"grain_{workers}", f"torch_{workers}")
+        ]
     rows = []
-    for layout in ("frame", "video"):
-        for reader in (
-            "starter",
-            "keras_gmsa",
-            "keras_gmsa_skip",
-            "keras_gmsa_train",
-            "keras_gmsa_train_any_order",
-        ):
+    for layout in args.layouts.split(","):
+        for reader, cores in runs:
             out = subprocess.run(
                 [
                     sys.executable,
@@ -193,24 +236,38 @@ def main():
                     str(args.batch_size),
                     "--epochs",
                     str(args.epochs),
+                    "--pin",
+                    str(cores),
                 ],
                 capture_output=True,
                 text=True,
                 check=True,
             )
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    # Ratios: against the starter reader on all cores, and against
+    # tf.data (keras_gmsa) on the same cores.
     base = {
         r["layout"]: r["videos_per_s"] for r in rows if r["reader"] == "starter"
     }
+    tf_data = {
+        (r["layout"], r["cores"]): r["videos_per_s"]
+        for r in rows
+        if r["reader"] == "keras_gmsa"
+    }
     print(
-        f"\n{'layout':<7} {'reader':<26} {'batch':>5} {'videos/s':>9} "
-        f"{'x starter':>9} {'peak RSS MB':>11}"
+        f"\n{'layout':<7} {'reader':<26} {'cores':>5} {'batch':>5} "
+        f"{'videos/s':>9} {'x starter':>9} {'x tf.data':>9} {'peak RSS MB':>11}"
     )
     for r in rows:
-        r["ratio_vs_starter"] = r["videos_per_s"] / base[r["layout"]]
+        starter = base.get(r["layout"])
+        same = tf_data.get((r["layout"], r["cores"]))
+        r["ratio_vs_starter"] = starter and r["videos_per_s"] / starter
+        r["ratio_vs_tf_data"] = same and r["videos_per_s"] / same
         print(
-            f"{r['layout']:<7} {r['reader']:<26} {r['batch_size']:>5} "
-            f"{r['videos_per_s']:9.0f} {r['ratio_vs_starter']:9.2f} "
+            f"{r['layout']:<7} {r['reader']:<26} {r['cores']:>5} "
+            f"{r['batch_size']:>5} {r['videos_per_s']:9.0f} "
+            f"{r['ratio_vs_starter'] or float('nan'):9.2f} "
+            f"{r['ratio_vs_tf_data'] or float('nan'):9.2f} "
             f"{r['peak_rss_mb']:11.0f}"
         )
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

@@ -175,7 +175,7 @@ class FrameParser:
         for name in self.names:
             frames = lists[name].feature if name in lists else ()
             values = [frame.bytes_list.value for frame in frames]
-            if any(len(v) != 1 for v in values):
+            if values and set(map(len, values)) != {1}:
                 kinds = {f.WhichOneof("kind") for f in frames} - {"bytes_list"}
                 problem = (
                     f"frames of {name!r} are {kinds.pop()}s, not bytes (one "
@@ -217,7 +217,8 @@ class FrameParser:
                     "have different numbers of frames",
                 )
         for name, size in self.features.items():
-            if any(len(row) != size for row in video.rows[name]):
+            rows = video.rows[name]
+            if rows and set(map(len, rows)) != {size}:
                 return checker.reject(
                     where,
                     "frame_size",
@@ -251,13 +252,15 @@ class FrameParser:
         }
         return decoded, width
 
-    def frames(self, video, name, width):
+    def frames(self, video, name, width, out=None):
         """``(max_frames, size)`` frames of one video, as the tf.data
-        reader pads them in a batch whose rows are `width` wide."""
+        reader pads them in a batch whose rows are `width` wide (uint8
+        frames written into `out`, zeros, when it is given)."""
         size = self.features[name]
         rows = video.rows[name]
         n = len(rows)
-        out = np.zeros([self.max_frames, size], np.uint8)
+        if out is None:
+            out = np.zeros([self.max_frames, size], np.uint8)
         if n:
             out[:n] = np.frombuffer(b"".join(rows), np.uint8).reshape(n, size)
         if not self.dequantize_frames:
@@ -277,17 +280,16 @@ class FrameParser:
         kept = [
             v for v in decoded if v.ok and (keep_id is None or keep_id(v.id))
         ]
-        out = {
-            name: np.stack(
-                [self.frames(v, name, width[name]) for v in kept]
-            ).reshape([len(kept), self.max_frames, size])
-            if kept
-            else np.zeros(
-                [0, self.max_frames, size],
-                np.float32 if self.dequantize_frames else np.uint8,
-            )
-            for name, size in self.features.items()
-        }
+        dtype = np.float32 if self.dequantize_frames else np.uint8
+        out = {}
+        for name, size in self.features.items():
+            frames = np.zeros([len(kept), self.max_frames, size], dtype)
+            for row, video in enumerate(kept):
+                if self.dequantize_frames:
+                    frames[row] = self.frames(video, name, width[name])
+                else:
+                    self.frames(video, name, width[name], out=frames[row])
+            out[name] = frames
         out[NUM_FRAMES] = np.array([self.num_frames(v) for v in kept], np.int32)
         out["_labels"] = _multi_hot([v.labels for v in kept], self.num_classes)
         out["_id"] = _ids([v.id for v in kept])

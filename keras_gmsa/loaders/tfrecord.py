@@ -193,3 +193,15 @@ class ReadStats:
         return f"read {d['records_read']} records, skipped {d['skipped']}" + (
             f" ({', '.join(parts)})" if parts else ""
         )
+
+
+def write_records(path, payloads):
+    """Writes serialized records to a TFRecord file (what
+    `tf.io.TFRecordWriter` writes), without TensorFlow."""
+    with open(path, "wb") as f:
+        for payload in payloads:
+            length = struct.pack("<Q", len(payload))
+            f.write(length)
+            f.write(struct.pack("<I", masked_crc32c(length)))
+            f.write(payload)
+            f.write(struct.pack("<I", masked_crc32c(payload)))
