@@ -9,7 +9,7 @@
 2. Trains a GateOp (TP2) on the video labels, then fine-tunes it on the
    rated segments with label weights (`keras-gmsa train --segments
    --init-from`).
-3. Reports the segment MAP (`keras_gmsa.metrics.segment_map`) of the
+3. Reports the segment MAP (`keras_gmsa.segments.segment_map`) of the
    untrained, the video-level and the fine-tuned model, each scored two
    ways: the model on each 5-frame window, and one pass over the video
    pooled per segment.

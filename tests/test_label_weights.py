@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gmsa.losses import LabelWeightedBinaryCrossentropy
+from keras_gmsa.segments import LabelWeightedBinaryCrossentropy
 from tests import helpers
 
 

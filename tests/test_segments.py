@@ -10,7 +10,7 @@ import pytest
 
 from keras_gmsa import cli
 from keras_gmsa import data
-from keras_gmsa import metrics
+from keras_gmsa import names
 from keras_gmsa import segments
 from keras_gmsa.data import synthetic
 from tests import helpers
@@ -123,13 +123,15 @@ def test_the_pooled_scorer_averages_the_encoders_frames_per_segment(records):
             model, str(records / "frame" / "train*.tfrecord"), batch_size=4
         ).as_numpy_iterator()
     )
-    pooled_input = model.get_layer("temporal_mean").input
+    pooled_input = model.get_layer(names.TEMPORAL_MEAN).input
     if isinstance(pooled_input, (list, tuple)):
         pooled_input = pooled_input[0]
     encoded = helpers.to_numpy(
         keras.Model(model.input, pooled_input).predict_on_batch(features)
     )
-    head = keras.Model(model.get_layer("temporal_mean").output, model.output)
+    head = keras.Model(
+        model.get_layer(names.TEMPORAL_MEAN).output, model.output
+    )
     got = helpers.to_numpy(scoring.predict_on_batch(features))
     for b in range(4):
         n = int(features["num_frames"][b])
@@ -393,9 +395,7 @@ def test_the_segment_map_ranks_every_segment_not_only_the_rated(tmp_path):
     lists = segments.rank_segments(model, pattern, top_n=2)
     assert lists.ranked()[0] == ["v:0", "v:5"]
     # train --segments validates by the same figure.
-    from keras_gmsa.callbacks import SegmentMetrics
-
-    callback = SegmentMetrics(pattern, top_n=2, batch_size=3)
+    callback = segments.SegmentMetrics(pattern, top_n=2, batch_size=3)
     callback.set_model(model)
     logs = {}
     callback.on_epoch_end(0, logs)
@@ -428,7 +428,7 @@ def test_ratings_are_read_as_the_official_code_reads_them(tmp_path):
     # Both classes have a positive; class 1 ranks h:10 (unrated for it)
     # first, then h:5 (a miss), h:0 (hit at rank 2 of the rated): 1/2.
     ranked = {0: ["h:10"], 1: ["h:10", "h:5", "h:0"]}
-    assert metrics.segment_map(ranked, ratings) == pytest.approx(0.75)
+    assert segments.segment_map(ranked, ratings) == pytest.approx(0.75)
 
 
 def test_evaluate_equals_predicts_submission_scored_officially(
@@ -464,7 +464,7 @@ def test_evaluate_equals_predicts_submission_scored_officially(
         assert cli.main(argv) == 0
         printed = json.loads(out.read_text())["segment_map"]
         assert f"segment_map {printed:.6f}" in capsys.readouterr().out
-        assert metrics.segment_map(ranked, ratings) == pytest.approx(
+        assert segments.segment_map(ranked, ratings) == pytest.approx(
             printed, abs=1e-12
         ), (scorer, ranking)
         if ranking == "exact":

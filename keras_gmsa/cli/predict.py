@@ -128,7 +128,6 @@ def segment_classes(args, model):
 
 def _segments(args):
     from keras_gmsa import segments
-    from keras_gmsa.segment_metrics import submission_lines
 
     if args.format != "kaggle":
         raise UserError(
@@ -151,7 +150,7 @@ def _segments(args):
     out = paths.open_file(args.output, "w") if args.output else sys.stdout
     try:
         # The starter writes its classes in the order it first met them.
-        lines = submission_lines(
+        lines = segments.submission_lines(
             evaluator.ranked(), sort_classes=args.ranking == "exact"
         )
         for line in lines:

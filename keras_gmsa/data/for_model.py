@@ -81,7 +81,7 @@ def segments_for_model(model, pattern, weighted=False, **kwargs):
             windows of every video).
         weighted: yield ``(features, labels, label_weights)``, the
             weights 1 for the rated (segment, class) pairs: what `fit`
-            takes with `keras_gmsa.losses.LabelWeightedBinaryCrossentropy`.
+            takes with `keras_gmsa.segments.LabelWeightedBinaryCrossentropy`.
         **kwargs: `segment_dataset`'s (``rated_only``, ``batch_size``,
             ``shuffle``, ``with_ids``, ``on_error``, ...).
 

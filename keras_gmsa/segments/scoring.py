@@ -7,7 +7,8 @@
   each segment's average. With local attention each frame's output is
   about its neighbourhood, so a segment's average is about the segment
   and its context. It needs a model whose head reads a masked mean over
-  frames (``temporal_mean``): the GMSA family.
+  frames (`keras_gmsa.names.TEMPORAL_MEAN`): the GMSA family and
+  ``kakao_blstm`` (``tests/test_names.py`` holds the list).
 
 `ratings_of` reads the ground truth of segment-rated records;
 `rank_segments` scores *every* segment of the records with either scorer
