@@ -18,6 +18,23 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {BACKEND}"
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``backends(...)`` checks what no Keras backend changes
+    (tf.data readers, NumPy metrics, the command line's arguments, the
+    docs): `make test` runs it under the backends it names only, not
+    three times."""
+    keep, elsewhere = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        if marker is None or BACKEND in marker.args:
+            keep.append(item)
+        else:
+            elsewhere.append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = keep
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_policy():
     keras.utils.set_random_seed(1234)

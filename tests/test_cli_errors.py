@@ -12,6 +12,9 @@ import tensorflow as tf
 from keras_gmsa import cli
 from keras_gmsa.data import synthetic
 
+# the command line's errors do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("torch")
+
 CLASSES = 5
 FRAMES = 6
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# the docs do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("torch")
+
 pytest.importorskip("pdoc")
 
 ROOT = Path(__file__).resolve().parents[1]

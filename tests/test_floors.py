@@ -9,6 +9,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+# the declared floors do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("torch")
+
 ROOT = Path(__file__).resolve().parents[1]
 # The extras of a backend (and `cpu`, which holds them all): their floors
 # are tested. Tools (tuner, plots, dev) are not.

@@ -7,6 +7,9 @@ import pytest
 
 from keras_gmsa import log
 
+# logging does not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("torch")
+
 
 @pytest.fixture(autouse=True)
 def _level():

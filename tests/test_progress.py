@@ -13,6 +13,9 @@ from keras_gmsa.data import synthetic
 from keras_gmsa.progress import Progress
 from tests import helpers
 
+# progress bars do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("torch")
+
 SIZES = {"rgb": 16, "audio": 8}
 
 

@@ -7,6 +7,9 @@ import pytest
 from keras_gmsa import segments
 from keras_gmsa.segments import submission_lines
 
+# the segment metric is NumPy: one backend.
+pytestmark = pytest.mark.backends("torch")
+
 # Class 0: a and c positive, b a rated negative, d unrated.
 # Class 1: e positive, f positive. Class 2: only a rated negative (g).
 RATINGS = {

@@ -12,6 +12,9 @@ from keras_gmsa import data
 from keras_gmsa.data import records
 from tests.data import independent_writer as iw
 
+# record checks do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("tensorflow")
+
 IMPLEMENTATIONS = {
     "google-crc32c": records._c_crc32c,
     "python": records.python_crc32c,

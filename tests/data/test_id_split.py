@@ -19,6 +19,9 @@ import pytest
 from keras_gmsa import data
 from keras_gmsa import loaders
 
+# the id split does not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("tensorflow")
+
 # (id, bucket, part at "holdout:0.03", part at "holdout:0.5"), by bucket.
 # 2018-release ids (4 characters), YouTube-length ids, and edge cases: an
 # empty id, non-ASCII ids (hashed as UTF-8 bytes), a space.

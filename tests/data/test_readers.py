@@ -8,6 +8,9 @@ from keras_gmsa import data
 from keras_gmsa.data import synthetic
 from tests.data import independent_writer as iw
 
+# tf.data reads the same records whatever the Keras backend: one backend.
+pytestmark = pytest.mark.backends("tensorflow")
+
 SIZES = {"rgb": 1024, "audio": 128}
 
 

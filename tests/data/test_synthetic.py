@@ -4,6 +4,9 @@ import pytest
 from keras_gmsa import data
 from keras_gmsa.data import synthetic
 
+# the synthetic records do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("tensorflow")
+
 
 def test_quantization_matches_the_extractor_and_reader():
     x = np.array([-5.0, -2.0, 0.0, 1.0, 2.0, 9.0])

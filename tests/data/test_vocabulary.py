@@ -3,6 +3,9 @@ import pytest
 
 from keras_gmsa import data
 
+# the vocabulary and submissions do not depend on the Keras backend: one backend.
+pytestmark = pytest.mark.backends("tensorflow")
+
 
 def test_vocabulary_top_k_and_submission(tmp_path):
     path = tmp_path / "vocabulary.csv"
