@@ -1,5 +1,10 @@
 """Ensembles of trained models: which members, and one `.keras` file.
 
+(About 540 lines: the two halves of Kakao Brain's recipe, choosing the
+members and combining them, share the members' naming and the logit
+combination; `select_members` scores exactly what `build_ensemble`
+builds.)
+
 Kakao Brain (Kim et al. 2018, sec. 5) chose six of more than 100 trained
 models "by using a beam search method with a validation dataset", then
 learned weights over their logits with a single-layer network:

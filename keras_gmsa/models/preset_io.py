@@ -19,6 +19,7 @@ configuration, built without weights), a local directory, a Hugging Face
 repository (``hf://owner/name``, with ``huggingface_hub``), a Kaggle model
 (``kaggle://owner/model/keras/variant[/version]``, with ``kagglehub``) or a
 directory on any `tf.io.gfile` filesystem (``gs://bucket/dir``).
+Fetching from those stores is `keras_gmsa.models._preset_stores`'s.
 
 Example:
 >>> keras_gmsa.save_to_preset(model, "my_gateop")  # doctest: +SKIP
@@ -32,6 +33,13 @@ import os
 import keras
 
 from keras_gmsa.models import presets as presets_lib
+from keras_gmsa.models._preset_stores import HF_PREFIX
+from keras_gmsa.models._preset_stores import KAGGLE_PREFIX
+from keras_gmsa.models._preset_stores import GfileFiles
+from keras_gmsa.models._preset_stores import LocalFiles
+from keras_gmsa.models._preset_stores import PresetError
+from keras_gmsa.models._preset_stores import first_line
+from keras_gmsa.models._preset_stores import resolve
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -56,14 +64,6 @@ JSON_FILES = {
 }
 # The version of this layout, in metadata.json.
 FORMAT_VERSION = 1
-
-HF_PREFIX = "hf://"
-KAGGLE_PREFIX = "kaggle://"
-
-
-class PresetError(ValueError):
-    """A handle that names no loadable preset, or a preset that cannot be
-    written; the message is one line that says what is wrong."""
 
 
 def is_configuration(handle):
@@ -142,7 +142,7 @@ def save_to_preset(
     num_classes = int(model.output_shape[-1])
     vocabulary_text = _vocabulary_text(vocabulary, num_classes)
     remote = "://" in directory
-    fs = _Gfile() if remote else _Local()
+    fs = GfileFiles() if remote else LocalFiles()
     if fs.isdir(directory) and fs.listdir(directory):
         if not overwrite:
             raise PresetError(
@@ -235,7 +235,7 @@ def from_preset(handle, compile=True, **options):
     except Exception as error:  # Keras raises many kinds here
         raise PresetError(
             f"{handle}: {CONFIG_FILE} does not build a model "
-            f"({_first_line(error)})"
+            f"({first_line(error)})"
         ) from error
     if not isinstance(model, keras.Model):
         raise PresetError(
@@ -247,7 +247,7 @@ def from_preset(handle, compile=True, **options):
     except Exception as error:  # h5py and Keras raise many kinds here
         raise PresetError(
             f"{handle}: {WEIGHTS_FILE} does not fit the model in "
-            f"{CONFIG_FILE} ({_first_line(error)})"
+            f"{CONFIG_FILE} ({first_line(error)})"
         ) from error
     if compile and compile_config:
         compile_config = _backend_neutral(compile_config)
@@ -297,7 +297,7 @@ def load_preset_vocabulary(handle):
         return Vocabulary.load(path)
     except ValueError as error:
         raise PresetError(
-            f"{handle}: {VOCABULARY_FILE}: {_first_line(error)}"
+            f"{handle}: {VOCABULARY_FILE}: {first_line(error)}"
         ) from error
 
 
@@ -334,119 +334,6 @@ def load_preset_json(handle, name):
     if not os.path.isfile(os.path.join(directory, JSON_FILES[name])):
         return None
     return _read_json(handle, directory, JSON_FILES[name])
-
-
-# Remote presets already fetched by this process: handle -> local directory.
-_FETCHED = {}
-
-
-def resolve(handle):
-    """The local directory that holds a saved preset's files, fetched
-    first if it is remote (once per process).
-
-    Args:
-        handle: a local directory, ``hf://...``, ``kaggle://...`` or a
-            `tf.io.gfile` directory (``gs://...``).
-
-    Returns:
-        A local directory path.
-    """
-    handle = os.fspath(handle)
-    if "://" not in handle:
-        if os.path.isdir(handle):
-            return handle
-        if os.path.exists(handle):
-            raise PresetError(
-                f"{handle}: a file, not a preset directory (a .keras file "
-                "loads with keras.saving.load_model)."
-            )
-        raise PresetError(
-            f"{handle}: no such preset (neither a directory nor one of "
-            "keras_gmsa.list_presets())."
-        )
-    if handle not in _FETCHED:
-        if handle.startswith(HF_PREFIX):
-            _FETCHED[handle] = _fetch_hf(handle)
-        elif handle.startswith(KAGGLE_PREFIX):
-            _FETCHED[handle] = _fetch_kaggle(handle)
-        else:
-            _FETCHED[handle] = _fetch_gfile(handle)
-    return _FETCHED[handle]
-
-
-def _fetch_hf(handle):
-    try:
-        import huggingface_hub
-    except ImportError:
-        raise PresetError(
-            f"{handle}: the model cannot be loaded (the Hugging Face Hub "
-            "needs huggingface_hub: pip install huggingface_hub)"
-        ) from None
-    from keras_gmsa.version import __version__
-
-    repo_id = handle.removeprefix(HF_PREFIX)
-    try:
-        return huggingface_hub.snapshot_download(
-            repo_id=repo_id,
-            library_name="keras-gmsa",
-            library_version=__version__,
-        )
-    except Exception as error:  # network, validation, offline, missing
-        raise PresetError(
-            f"{handle}: the model cannot be loaded (Hugging Face Hub: "
-            f"{_first_line(error)})"
-        ) from error
-
-
-def _fetch_kaggle(handle):
-    try:
-        import kagglehub
-    except ImportError:
-        raise PresetError(
-            f"{handle}: the model cannot be loaded (Kaggle needs kagglehub: "
-            "pip install kagglehub)"
-        ) from None
-    kaggle_handle = handle.removeprefix(KAGGLE_PREFIX)
-    if len(kaggle_handle.split("/")) not in (4, 5):
-        raise PresetError(
-            f"{handle}: a Kaggle handle is kaggle://owner/model/keras/"
-            "variant[/version]."
-        )
-    try:
-        return kagglehub.model_download(kaggle_handle)
-    except Exception as error:  # network, credentials, missing
-        raise PresetError(
-            f"{handle}: the model cannot be loaded (Kaggle: "
-            f"{_first_line(error)})"
-        ) from error
-
-
-def _fetch_gfile(handle):
-    import atexit
-    import shutil
-    import tempfile
-
-    import tensorflow as tf
-
-    try:
-        if not tf.io.gfile.isdir(handle):
-            raise PresetError(f"{handle}: no such preset directory.")
-        names = [
-            name
-            for name in tf.io.gfile.listdir(handle)
-            if not tf.io.gfile.isdir(os.path.join(handle, name))
-        ]
-        local = tempfile.mkdtemp(prefix="keras_gmsa_preset_")
-        atexit.register(shutil.rmtree, local, ignore_errors=True)
-        for name in names:
-            tf.io.gfile.copy(
-                os.path.join(handle, name), os.path.join(local, name)
-            )
-    except tf.errors.OpError as error:
-        raise PresetError(
-            f"{handle}: the model cannot be loaded ({_first_line(error)})"
-        ) from error
-    return local
 
 
 def _save_weights(model, path):
@@ -543,7 +430,7 @@ def _vocabulary_text(vocabulary, num_classes):
         try:
             vocab = Vocabulary.load(path)
         except (OSError, ValueError) as error:
-            raise PresetError(_first_line(error)) from error
+            raise PresetError(first_line(error)) from error
         import tensorflow as tf
 
         with tf.io.gfile.GFile(path, "r") as f:
@@ -573,59 +460,3 @@ def _plain(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _first_line(error):
-    for line in str(error).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(error).__name__
-
-
-class _Local:
-    """The file operations `save_to_preset` needs, on the local disk."""
-
-    exists = staticmethod(os.path.exists)
-    isdir = staticmethod(os.path.isdir)
-    listdir = staticmethod(os.listdir)
-    remove = staticmethod(os.remove)
-
-    @staticmethod
-    def makedirs(path):
-        os.makedirs(path, exist_ok=True)
-
-    @staticmethod
-    def write_text(path, text):
-        with open(path, "w") as f:
-            f.write(text)
-
-
-class _Gfile:
-    """The same on any `tf.io.gfile` filesystem."""
-
-    def __init__(self):
-        import tensorflow as tf
-
-        self.gfile = tf.io.gfile
-
-    def exists(self, path):
-        return self.gfile.exists(path)
-
-    def isdir(self, path):
-        return self.gfile.isdir(path)
-
-    def listdir(self, path):
-        return self.gfile.listdir(path)
-
-    def remove(self, path):
-        self.gfile.remove(path)
-
-    def makedirs(self, path):
-        self.gfile.makedirs(path)
-
-    def write_text(self, path, text):
-        with self.gfile.GFile(path, "w") as f:
-            f.write(text)
-
-    def copy(self, source, target):
-        self.gfile.copy(source, target, overwrite=True)
