@@ -11,15 +11,12 @@ import doctest
 import importlib
 from pathlib import Path
 
-import keras
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "keras_gmsa"
 
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "torch",
-    reason="docstring examples are backend-neutral: run once, on torch",
-)
+# Backend-neutral examples: run under one backend (tests/conftest.py).
+pytestmark = pytest.mark.backends("torch")
 
 
 def _modules_with_examples():
