@@ -417,25 +417,27 @@ def _starter_function(layout, model_fn):
     with the readers' own parsers; returns it and the resources it uses."""
     import tensorflow as tf
 
-    from keras_gmsa.data.frame import frame_parser
+    from keras_gmsa.data.checks import RecordChecker
+    from keras_gmsa.data.frame import FrameParser
     from keras_gmsa.data.records import ReadStats
-    from keras_gmsa.data.video import video_parser
+    from keras_gmsa.data.video import VideoParser
 
     stats = ReadStats()
+    # A bad record fails the call, naming its index.
+    checker = RecordChecker("raise", stats)
     if layout.frames:
-        parse = frame_parser(
+        parser = FrameParser(
             layout.features,
             layout.num_classes,
             layout.max_frames,
             # A model with float frame inputs gets the reader's floats.
             any(d != "uint8" for d in layout.dtypes.values()),
-            "raise",  # a bad record fails the call, naming its index
-            True,  # a video without frames is served (num_frames 0)
-            stats,
+            allow_zero_frames=True,  # served, with num_frames 0
+            checker=checker,
         )
     else:
-        parse = video_parser(
-            layout.features, layout.num_classes, "raise", stats
+        parser = VideoParser(
+            layout.features, layout.num_classes, checker=checker
         )
     k = min(TOP_K, layout.num_classes)
 
@@ -444,7 +446,7 @@ def _starter_function(layout, model_fn):
     )
     def serve(example_bytes):
         count = tf.shape(example_bytes)[0]
-        parsed = parse(
+        parsed = parser.parse(
             tf.fill([count], "example_bytes"),
             tf.range(count, dtype=tf.int64),
             example_bytes,

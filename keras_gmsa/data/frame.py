@@ -10,85 +10,115 @@ from keras_gmsa.constants import FRAME_FEATURES
 from keras_gmsa.constants import MAX_FRAMES
 from keras_gmsa.constants import NUM_CLASSES
 from keras_gmsa.data import pipeline
+from keras_gmsa.data.checks import MISSING
+from keras_gmsa.data.checks import RecordChecker
 from keras_gmsa.data.options import reader_options
 from keras_gmsa.data.records import ReadStats
 from keras_gmsa.names import NUM_FRAMES
 
+# The context lists a `FrameParser` can keep besides ``id`` and
+# ``labels`` (as `keras_gmsa.loaders.parsers.FrameParser` names them).
+_CONTEXT_TYPES = {"int64_list": tf.int64, "float_list": tf.float32}
 
-def frame_parser(
-    features,
-    num_classes,
-    max_frames,
-    dequantize_frames,
-    on_error,
-    allow_zero_frames,
-    stats,
-    extra_context=None,
-):
-    """Batch parser of frame-level SequenceExamples (shared by readers)."""
-    names = list(features)
-    extra_context = extra_context or {}
-    context_spec = {
-        "id": tf.io.FixedLenFeature(
-            [], tf.string, default_value=pipeline.MISSING
-        ),
-        "labels": tf.io.VarLenFeature(tf.int64),
-    }
-    context_spec.update(extra_context)
-    sequence_spec = {
-        name: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
-        for name in names
-    }
 
-    def parse(files, indices, serialized):
+class FrameParser:
+    """Batch parser of frame-level SequenceExamples (shared by
+    `frame_dataset`, `segment_dataset` and the starter-compatible SavedModel
+    of `keras_gmsa.export`); the interface of `pipeline`.
+
+    Args:
+        features: ``{name: bytes per frame}`` (checked by the caller).
+        num_classes, max_frames, dequantize_frames, allow_zero_frames: as
+            in `frame_dataset`.
+        extra_context: ``{key: "int64_list" | "float_list"}``, context lists
+            kept as ``(B, longest)`` tensors padded with -1.
+        checker: the `RecordChecker` of the reader.
+    """
+
+    per_video = None
+
+    def __init__(
+        self,
+        features,
+        num_classes,
+        max_frames,
+        dequantize_frames=False,
+        allow_zero_frames=False,
+        extra_context=None,
+        *,
+        checker,
+    ):
+        self.features = dict(features)
+        self.names = list(self.features)
+        self.num_classes = num_classes
+        self.max_frames = max_frames
+        self.dequantize_frames = dequantize_frames
+        self.allow_zero_frames = allow_zero_frames
+        self.extra_context = dict(extra_context or {})
+        self.checker = checker
+        self.keys = self.names + [NUM_FRAMES]
+        self.context_spec = {
+            "id": tf.io.FixedLenFeature([], tf.string, default_value=MISSING),
+            "labels": tf.io.VarLenFeature(tf.int64),
+        }
+        for key, kind in self.extra_context.items():
+            self.context_spec[key] = tf.io.VarLenFeature(_CONTEXT_TYPES[kind])
+        self.sequence_spec = {
+            name: tf.io.FixedLenSequenceFeature(
+                [], tf.string, allow_missing=True
+            )
+            for name in self.names
+        }
+
+    def probe(self, serialized):
+        """One record with the same types: fails on a record of others."""
+        context, lists = tf.io.parse_single_sequence_example(
+            serialized,
+            context_features=self.context_spec,
+            sequence_features=self.sequence_spec,
+        )
+        sizes = [tf.size(context["labels"].values, out_type=tf.int64)]
+        sizes += [tf.size(lists[n], out_type=tf.int64) for n in self.names]
+        return tf.add_n(sizes)
+
+    def parse(self, files, indices, serialized):
+        checks = self.checker.batch(files, indices, tf.shape(serialized)[0])
+        return checks.close(self.decode(serialized, checks))
+
+    def decode(self, serialized, checks):
+        """One batch -> the features, ``_labels``, ``_id`` and the extra
+        context lists, running the frame-level checks on `checks`."""
+        names, max_frames = self.names, self.max_frames
         context, lists, lengths = tf.io.parse_sequence_example(
             serialized,
-            context_features=context_spec,
-            sequence_features=sequence_spec,
+            context_features=self.context_spec,
+            sequence_features=self.sequence_spec,
         )
         batch = tf.shape(serialized)[0]
-        keep = tf.ones([batch], tf.bool)
-        checks = [stats.read.assign_add(tf.cast(batch, tf.int64))]
-
-        def check(bad, message, reason):
-            nonlocal keep
-            op, keep = pipeline.check(
-                bad,
-                files,
-                indices,
-                tf.constant(message),
-                reason,
-                on_error,
-                stats,
-                keep,
-            )
-            checks.append(op)
-
-        check(
-            tf.equal(context["id"], pipeline.MISSING),
+        checks.missing_id(
+            context["id"],
             "keras_gmsa: record has no context feature 'id' (2017-era "
             "files use 'video_id'; this reader expects 2018+ records)",
-            "missing_id",
         )
         counts = {n: tf.cast(lengths[n], tf.int32) for n in names}
         first = counts[names[0]]
-        if not allow_zero_frames:
-            check(
+        if not self.allow_zero_frames:
+            checks.reject(
                 tf.equal(first, 0),
+                "no_frames",
                 f"keras_gmsa: video has no frames in feature "
                 f"'{names[0]}' (missing or empty feature list; pass "
                 "allow_zero_frames=True to keep such videos)",
-                "no_frames",
             )
         for name in names[1:]:
-            check(
+            checks.reject(
                 tf.not_equal(counts[name], first),
+                "length_mismatch",
                 f"keras_gmsa: feature lists '{names[0]}' and '{name}' "
                 "have different numbers of frames",
-                "length_mismatch",
             )
         out = {}
-        for name, size in features.items():
+        for name, size in self.features.items():
             strings = lists[name][:, :max_frames]
             lengths_ = tf.strings.length(strings)
             t = tf.shape(strings)[1]
@@ -97,16 +127,16 @@ def frame_parser(
                 < tf.minimum(counts[name], max_frames)[:, None]
             )
             wrong = tf.logical_and(real, tf.not_equal(lengths_, size))
-            check(
+            checks.reject(
                 tf.reduce_any(wrong, axis=1),
+                "frame_size",
                 f"keras_gmsa: a frame of feature '{name}' does not have "
                 f"{size} bytes (set features={{'{name}': <bytes per "
                 "frame>}} if your features have another size)",
-                "frame_size",
             )
             frames = tf.io.decode_raw(strings, tf.uint8, fixed_length=size)
             frames = tf.reshape(frames, [batch, t, size])
-            if dequantize_frames:
+            if self.dequantize_frames:
                 frames = (
                     pipeline.dequantize(frames)
                     * tf.cast(real, tf.float32)[:, :, None]
@@ -115,37 +145,11 @@ def frame_parser(
             frames.set_shape([None, max_frames, size])
             out[name] = frames
         out[NUM_FRAMES] = tf.minimum(first, max_frames)
-        labels, keep = pipeline.multi_hot(
-            context["labels"],
-            num_classes,
-            files,
-            indices,
-            on_error,
-            stats,
-            keep,
-            checks,
-        )
-        with tf.control_dependencies(checks):
-            out["_labels"] = tf.identity(labels)
-            out["_keep"] = tf.identity(keep)
+        out["_labels"] = checks.label_range(context["labels"], self.num_classes)
         out["_id"] = context["id"]
-        for key in extra_context:
+        for key in self.extra_context:
             out[key] = tf.sparse.to_dense(context[key], default_value=-1)
         return out
-
-    def probe(serialized):
-        # The same types, one record: fails on a record of other types.
-        context, lists = tf.io.parse_single_sequence_example(
-            serialized,
-            context_features=context_spec,
-            sequence_features=sequence_spec,
-        )
-        sizes = [tf.size(context["labels"].values, out_type=tf.int64)]
-        sizes += [tf.size(lists[n], out_type=tf.int64) for n in names]
-        return tf.add_n(sizes)
-
-    parse.probe = probe
-    return parse
 
 
 def frame_dataset(
@@ -192,14 +196,12 @@ def frame_dataset(
         features or FRAME_FEATURES, num_classes, max_frames
     )
     stats = stats or ReadStats()
-    parse = frame_parser(
+    parser = FrameParser(
         features,
         num_classes,
         max_frames,
         dequantize_frames,
-        options.on_error,
         allow_zero_frames,
-        stats,
+        checker=RecordChecker(options.on_error, stats),
     )
-    keys = list(features) + [NUM_FRAMES]
-    return pipeline.read(pattern, parse, options, keys, stats)
+    return pipeline.read(pattern, parser, options)

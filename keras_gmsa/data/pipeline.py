@@ -3,11 +3,20 @@ layout (the one pipeline of the readers).
 
 Records are read as serialized strings, batched, and parsed a whole batch
 at a time (`tf.io.parse_sequence_example` / `tf.io.parse_example`), so no
-Python runs per record. A layout's parser (`frame.py`, `video.py`,
-`segment.py`) is a function ``parse(files, indices, serialized)`` of one
-batch that returns a dict with ``_labels``, ``_id`` and ``_keep`` (False
-on records to skip) besides the features, and carries ``parse.probe``, the
-same types on one record (see `records.record_stream`).
+Python runs per record. A layout is one parser object (`FrameParser`,
+`VideoParser`, `SegmentParser` of `frame.py`, `video.py`, `segment.py`),
+all with the same attributes:
+
+- ``keys``: the feature names of an element;
+- ``checker``: the `checks.RecordChecker` (``on_error`` and the
+  `ReadStats` its checks count in);
+- ``probe(serialized)``: the parse of one record with the same types, for
+  `records.record_stream` to skip records of other types;
+- ``parse(files, indices, serialized)``: one batch -> a dict with
+  ``_labels``, ``_id`` and ``_keep`` (False on records to skip) besides
+  the features;
+- ``per_video``: None, or a function of one parsed record returning a
+  dataset of examples (segments: one video, several examples).
 
 Bad input: with ``on_error="raise"`` a bad record stops the pipeline with
 an error naming the file and record index; with ``on_error="skip"`` it is
@@ -20,8 +29,6 @@ from keras_gmsa.constants import DEQUANTIZE_BIAS
 from keras_gmsa.constants import DEQUANTIZE_SCALE
 from keras_gmsa.data.records import record_stream
 from keras_gmsa.data.records import resolve_files
-
-MISSING = b"\x00keras_gmsa:missing"
 
 
 def dequantize(frames):
@@ -50,69 +57,6 @@ def check_layout(features, num_classes, max_frames=None):
     return features
 
 
-def _where(files, indices, bad):
-    """'file, record N' of the first bad record in a batch (for messages)."""
-    first = tf.argmax(tf.cast(bad, tf.int32))
-    return tf.strings.join(
-        [
-            "file ",
-            files[first],
-            ", record ",
-            tf.strings.as_string(indices[first]),
-        ]
-    )
-
-
-def check(bad, files, indices, message, reason, on_error, stats, keep):
-    """Raises for any bad record, or drops it from `keep` and counts it."""
-    if on_error == "raise":
-        return tf.debugging.Assert(
-            tf.logical_not(tf.reduce_any(bad)),
-            [
-                tf.strings.join(
-                    [message, " (", _where(files, indices, bad), ")"]
-                )
-            ],
-        ), keep
-    new_bad = tf.logical_and(bad, keep)
-    op = stats.add(reason, tf.reduce_sum(tf.cast(new_bad, tf.int64)))
-    return op, tf.logical_and(keep, tf.logical_not(bad))
-
-
-def multi_hot(
-    labels, num_classes, files, indices, on_error, stats, keep, checks
-):
-    """Sparse int64 labels -> float32 multi-hot, checking the range."""
-    values = labels.values
-    rows = labels.indices[:, 0]
-    bad_value = tf.logical_or(values < 0, values >= num_classes)
-    batch = tf.shape(keep, out_type=tf.int64)[0]
-    bad = (
-        tf.math.unsorted_segment_max(tf.cast(bad_value, tf.int32), rows, batch)
-        > 0
-    )
-    op, keep = check(
-        bad,
-        files,
-        indices,
-        tf.constant(
-            f"keras_gmsa: a label is outside [0, {num_classes}) - "
-            "set num_classes to the vocabulary size"
-        ),
-        "label_range",
-        on_error,
-        stats,
-        keep,
-    )
-    checks.append(op)
-    safe = tf.clip_by_value(values, 0, num_classes - 1)
-    updates = tf.where(bad_value, 0.0, 1.0)
-    dense = tf.scatter_nd(
-        tf.stack([rows, safe], axis=1), updates, tf.stack([batch, num_classes])
-    )
-    return tf.minimum(dense, 1.0), keep
-
-
 def _prefetch(dataset):
     """Prefetches batches; onto the GPU when TensorFlow trains on one.
 
@@ -134,31 +78,26 @@ def _prefetch(dataset):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def read(pattern, parse, options, keys, stats, per_video=None):
-    """The dataset of a layout: `parse` over batches of the records of
+def read(pattern, parser, options):
+    """The dataset of a layout: `parser` over batches of the records of
     `pattern`, read as `options` (a `ReaderOptions`) say.
-
-    Args:
-        keys: the feature names of an element (the parse outputs that are
-            neither ``_labels``, ``_id`` nor ``_keep``).
-        stats: the `ReadStats` the checks count in.
-        per_video: optional function of one parsed video returning a
-            dataset of examples (segments: one video, several examples).
 
     Returns:
         A `tf.data.Dataset` of ``(features, labels)`` (``(features, labels,
-        ids)`` with ``options.with_ids``), with ``read_stats``.
+        ids)`` with ``options.with_ids``), with ``read_stats`` (the
+        parser's checker's `ReadStats`).
     """
-    on_error, split = options.on_error, options.id_split
+    stats, split = parser.checker.stats, options.id_split
+    keys, per_video = parser.keys, parser.per_video
     records = record_stream(
         resolve_files(pattern),
-        on_error,
+        parser.checker.on_error,
         stats,
         options.shuffle,
         options.seed,
         options.cycle_length,
         options.deterministic,
-        probe=parse.probe,
+        probe=parser.probe,
         repeat=options.repeat,
     )
     if options.shuffle:
@@ -179,7 +118,7 @@ def read(pattern, parse, options, keys, stats, per_video=None):
         drop_remainder=options.drop_remainder and not options.filtered,
     )
     batches = batches.map(
-        parse,
+        parser.parse,
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=options.deterministic,
     )

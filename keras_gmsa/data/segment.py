@@ -8,11 +8,19 @@ from keras_gmsa.constants import MAX_FRAMES
 from keras_gmsa.constants import NUM_CLASSES
 from keras_gmsa.constants import SEGMENT_SIZE
 from keras_gmsa.data import pipeline
-from keras_gmsa.data.frame import frame_parser
+from keras_gmsa.data.checks import RecordChecker
+from keras_gmsa.data.frame import FrameParser
 from keras_gmsa.data.options import reader_options
 from keras_gmsa.data.records import ReadStats
 from keras_gmsa.names import LABEL_WEIGHTS
 from keras_gmsa.names import NUM_FRAMES
+
+# The rating lists of a rated record (yt8m-format.md 5).
+_RATINGS = {
+    "segment_start_times": "int64_list",
+    "segment_labels": "int64_list",
+    "segment_scores": "float_list",
+}
 
 
 def segment_dataset(
@@ -56,7 +64,6 @@ def segment_dataset(
         float32 (B, C))``.
     """
     options = reader_options(options, **kwargs)
-    on_error = options.on_error
     features = pipeline.check_layout(
         features or FRAME_FEATURES, num_classes, max_frames
     )
@@ -65,37 +72,75 @@ def segment_dataset(
             f"segment_size must be an integer in [1, max_frames]; received "
             f"{segment_size!r}."
         )
-    stats = stats or ReadStats()
-    names = list(features)
-    extra = {}
-    if rated_only:
-        extra = {
-            "segment_start_times": tf.io.VarLenFeature(tf.int64),
-            "segment_labels": tf.io.VarLenFeature(tf.int64),
-            "segment_scores": tf.io.VarLenFeature(tf.float32),
-        }
-    base = frame_parser(
+    parser = SegmentParser(
         features,
         num_classes,
+        segment_size,
         max_frames,
         dequantize_frames,
-        on_error,
-        not rated_only,
-        stats,
-        extra,
+        rated_only,
+        checker=RecordChecker(options.on_error, stats or ReadStats()),
     )
+    return pipeline.read(pattern, parser, options)
 
-    def parse(files, indices, serialized):
-        out = base(files, indices, serialized)
-        if not rated_only:
-            return out
+
+class SegmentParser:
+    """Segments of frame-level records: the rated ones (``rated_only``) or
+    consecutive windows of every video; the interface of `pipeline`, with
+    ``per_video`` cutting one parsed video into its segments.
+
+    Args:
+        features, num_classes, segment_size, max_frames,
+            dequantize_frames, rated_only: as in `segment_dataset`
+            (checked by the caller).
+        checker: the `RecordChecker` of the reader.
+    """
+
+    def __init__(
+        self,
+        features,
+        num_classes,
+        segment_size,
+        max_frames,
+        dequantize_frames=False,
+        rated_only=True,
+        *,
+        checker,
+    ):
+        self.base = FrameParser(
+            features,
+            num_classes,
+            max_frames,
+            dequantize_frames,
+            allow_zero_frames=not rated_only,
+            extra_context=_RATINGS if rated_only else None,
+            checker=checker,
+        )
+        self.checker = checker
+        self.num_classes = num_classes
+        self.segment_size = segment_size
+        self.rated_only = rated_only
+        self.keys = self.base.names + [NUM_FRAMES, LABEL_WEIGHTS]
+        self.probe = self.base.probe
+
+    def parse(self, files, indices, serialized):
+        checks = self.checker.batch(files, indices, tf.shape(serialized)[0])
+        out = self.base.decode(serialized, checks)
+        if self.rated_only:
+            self.check(out, checks)
+        return checks.close(out)
+
+    def check(self, out, checks):
+        """The rated segments' checks (after the frame-level ones)."""
+        num_classes = self.num_classes
         starts = out["segment_start_times"]
         seg_labels = out["segment_labels"]
         valid = starts >= 0
         reach = tf.cast(out[NUM_FRAMES], tf.int64)[:, None]
         bad_start = tf.reduce_any(
             tf.logical_and(
-                valid, tf.logical_or(starts < 0, starts + segment_size > reach)
+                valid,
+                tf.logical_or(starts < 0, starts + self.segment_size > reach),
             ),
             axis=1,
         )
@@ -117,8 +162,6 @@ def segment_dataset(
             tf.not_equal(counts[0], counts[1]),
             tf.not_equal(counts[0], counts[2]),
         )
-        keep = out["_keep"]
-        checks = []
         for bad, message in (
             (
                 bad_lengths,
@@ -136,25 +179,14 @@ def segment_dataset(
                 f"keras_gmsa: a segment label is outside [0, {num_classes})",
             ),
         ):
-            op, keep = pipeline.check(
-                bad,
-                files,
-                indices,
-                tf.constant(message),
-                "segment_range",
-                on_error,
-                stats,
-                keep,
-            )
-            checks.append(op)
-        with tf.control_dependencies(checks):
-            out["_keep"] = tf.identity(keep)
-        return out
+            checks.reject(bad, "segment_range", message)
 
-    def to_segments(video):
-        frames = {n: video[n] for n in names}
+    def per_video(self, video):
+        """One parsed video -> a dataset of its segments."""
+        num_classes, segment_size = self.num_classes, self.segment_size
+        max_frames = self.base.max_frames
         count = video[NUM_FRAMES]
-        if rated_only:
+        if self.rated_only:
             valid = video["segment_start_times"] >= 0
             starts_all = tf.boolean_mask(video["segment_start_times"], valid)
             classes = tf.boolean_mask(video["segment_labels"], valid)
@@ -192,8 +224,8 @@ def segment_dataset(
         inside = positions < tf.minimum(count, max_frames)
         positions = tf.minimum(positions, max_frames - 1)
         out = {}
-        for name in names:
-            gathered = tf.gather(frames[name], positions)
+        for name in self.base.names:
+            gathered = tf.gather(video[name], positions)
             out[name] = gathered * tf.cast(inside, gathered.dtype)[:, :, None]
         out[NUM_FRAMES] = counts
         out[LABEL_WEIGHTS] = weights
@@ -203,9 +235,3 @@ def segment_dataset(
             separator=":",
         )
         return tf.data.Dataset.from_tensor_slices(out)
-
-    parse.probe = base.probe
-    keys = names + [NUM_FRAMES, LABEL_WEIGHTS]
-    return pipeline.read(
-        pattern, parse, options, keys, stats, per_video=to_segments
-    )

@@ -9,6 +9,8 @@ import tensorflow as tf
 from keras_gmsa.constants import NUM_CLASSES
 from keras_gmsa.constants import VIDEO_FEATURES
 from keras_gmsa.data import pipeline
+from keras_gmsa.data.checks import MISSING
+from keras_gmsa.data.checks import RecordChecker
 from keras_gmsa.data.options import reader_options
 from keras_gmsa.data.records import ReadStats
 
@@ -40,66 +42,67 @@ def video_dataset(
     options = reader_options(options, DEFAULTS, **kwargs)
     features = pipeline.check_layout(features or VIDEO_FEATURES, num_classes)
     stats = stats or ReadStats()
-    parse = video_parser(features, num_classes, options.on_error, stats)
-    return pipeline.read(pattern, parse, options, list(features), stats)
+    parser = VideoParser(
+        features, num_classes, checker=RecordChecker(options.on_error, stats)
+    )
+    return pipeline.read(pattern, parser, options)
 
 
-def video_parser(features, num_classes, on_error, stats):
-    """Batch parser of video-level Examples (shared by the reader and the
-    starter-compatible SavedModel of `keras_gmsa.export`)."""
-    names = list(features)
-    spec = {
-        "id": tf.io.FixedLenFeature(
-            [], tf.string, default_value=pipeline.MISSING
-        ),
-        "labels": tf.io.VarLenFeature(tf.int64),
-    }
-    spec.update({n: tf.io.VarLenFeature(tf.float32) for n in names})
+class VideoParser:
+    """Batch parser of video-level Examples (shared by `video_dataset` and
+    the starter-compatible SavedModel of `keras_gmsa.export`); the
+    interface of `pipeline`.
 
-    def probe(serialized):
-        # The same types, one record: fails on a record of other types.
-        parsed = tf.io.parse_single_example(serialized, spec)
+    Args:
+        features: ``{name: floats}`` (checked by the caller).
+        num_classes: vocabulary size.
+        checker: the `RecordChecker` of the reader.
+    """
+
+    per_video = None
+
+    def __init__(self, features, num_classes, *, checker):
+        self.features = dict(features)
+        self.num_classes = num_classes
+        self.checker = checker
+        self.keys = list(self.features)
+        self.spec = {
+            "id": tf.io.FixedLenFeature([], tf.string, default_value=MISSING),
+            "labels": tf.io.VarLenFeature(tf.int64),
+        }
+        self.spec.update(
+            {n: tf.io.VarLenFeature(tf.float32) for n in self.features}
+        )
+
+    def probe(self, serialized):
+        """One record with the same types: fails on a record of others."""
+        parsed = tf.io.parse_single_example(serialized, self.spec)
         sizes = [tf.size(parsed["labels"].values, out_type=tf.int64)]
-        sizes += [tf.size(parsed[n].values, out_type=tf.int64) for n in names]
+        sizes += [
+            tf.size(parsed[n].values, out_type=tf.int64) for n in self.features
+        ]
         return tf.add_n(sizes)
 
-    def parse(files, indices, serialized):
-        parsed = tf.io.parse_example(serialized, spec)
+    def parse(self, files, indices, serialized):
+        parsed = tf.io.parse_example(serialized, self.spec)
         batch = tf.shape(serialized)[0]
-        keep = tf.ones([batch], tf.bool)
-        checks = [stats.read.assign_add(tf.cast(batch, tf.int64))]
-        op, keep = pipeline.check(
-            tf.equal(parsed["id"], pipeline.MISSING),
-            files,
-            indices,
-            tf.constant("keras_gmsa: record has no feature 'id'"),
-            "missing_id",
-            on_error,
-            stats,
-            keep,
+        checks = self.checker.batch(files, indices, batch)
+        checks.missing_id(
+            parsed["id"], "keras_gmsa: record has no feature 'id'"
         )
-        checks.append(op)
         out = {}
-        for name, size in features.items():
+        for name, size in self.features.items():
             sparse = parsed[name]
             per_row = tf.math.bincount(
                 tf.cast(sparse.indices[:, 0], tf.int32),
                 minlength=batch,
                 maxlength=batch,
             )
-            op, keep = pipeline.check(
+            checks.reject(
                 tf.not_equal(per_row, size),
-                files,
-                indices,
-                tf.constant(
-                    f"keras_gmsa: feature '{name}' does not have {size} floats"
-                ),
                 "feature_size",
-                on_error,
-                stats,
-                keep,
+                f"keras_gmsa: feature '{name}' does not have {size} floats",
             )
-            checks.append(op)
             dense = tf.sparse.to_dense(
                 tf.sparse.SparseTensor(
                     sparse.indices,
@@ -115,21 +118,6 @@ def video_parser(features, num_classes, on_error, stats):
             dense = dense[:, :size]
             dense.set_shape([None, size])
             out[name] = dense
-        labels, keep = pipeline.multi_hot(
-            parsed["labels"],
-            num_classes,
-            files,
-            indices,
-            on_error,
-            stats,
-            keep,
-            checks,
-        )
-        with tf.control_dependencies(checks):
-            out["_labels"] = tf.identity(labels)
-            out["_keep"] = tf.identity(keep)
+        out["_labels"] = checks.label_range(parsed["labels"], self.num_classes)
         out["_id"] = parsed["id"]
-        return out
-
-    parse.probe = probe
-    return parse
+        return checks.close(out)
