@@ -31,7 +31,8 @@ from keras_gmsa.cli._main import build_parser
 from keras_gmsa.data import synthetic
 from tests import helpers
 
-# what a flag changes does not depend on the Keras backend (the models run on every backend in tests/models): one backend.
+# what a flag changes does not depend on the Keras backend (the models run on
+# every backend in tests/models): one backend.
 pytestmark = pytest.mark.backends("torch")
 
 CLASSES = 6

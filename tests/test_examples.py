@@ -13,7 +13,8 @@ import sys
 import keras
 import pytest
 
-# the example scripts are run once (the models run on every backend in tests/models): one backend.
+# the example scripts are run once (the models run on every backend in
+# tests/models): one backend.
 pytestmark = pytest.mark.backends("torch")
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")

@@ -30,7 +30,8 @@ from keras_gmsa.cli._common import UserError
 from keras_gmsa.data import synthetic
 from tests import helpers
 
-# paths go through tf.io.gfile and Keras' file handling, whatever the backend: one backend.
+# paths go through tf.io.gfile and Keras' file handling, whatever the backend:
+# one backend.
 pytestmark = pytest.mark.backends("tensorflow")
 
 CLASSES = 6

@@ -12,7 +12,8 @@ from keras_gmsa import cli
 from keras_gmsa import tuning
 from tests.helpers import write_tiny_records
 
-# KerasTuner's searches do not depend on the Keras backend (the models run on every backend in tests/models): one backend.
+# KerasTuner's searches do not depend on the Keras backend (the models run on
+# every backend in tests/models): one backend.
 pytestmark = pytest.mark.backends("torch")
 
 CLASSES = 8

@@ -12,7 +12,8 @@ from keras_gmsa import data
 from tests import helpers
 from tests.data import independent_writer as iw
 
-# tf.data's handling of bad records does not depend on the Keras backend: one backend.
+# tf.data's handling of bad records does not depend on the Keras
+# backend: one backend.
 pytestmark = pytest.mark.backends("tensorflow")
 
 

@@ -3,7 +3,8 @@ import pytest
 
 from keras_gmsa import data
 
-# the vocabulary and submissions do not depend on the Keras backend: one backend.
+# the vocabulary and submissions do not depend on the Keras backend:
+# one backend.
 pytestmark = pytest.mark.backends("tensorflow")
 
 

@@ -202,7 +202,9 @@ def test_a_subclass_overriding_the_hook_gets_mhas_arguments(rng):
     mask = helpers.to_numpy(mask)
     assert not mask[0][np.triu_indices(12, 1)].any()
     maps = helpers.to_numpy(maps)
-    assert (maps[:, :, np.triu_indices(12, 1)[0], np.triu_indices(12, 1)[1]] == 0).all()
+    assert (
+        maps[:, :, np.triu_indices(12, 1)[0], np.triu_indices(12, 1)[1]] == 0
+    ).all()
 
 
 def test_the_layers_hand_choose_path_their_facts(rng):

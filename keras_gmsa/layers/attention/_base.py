@@ -493,4 +493,3 @@ def zero_padded_map_rows(maps, query_mask):
     return keras.tree.map_structure(
         lambda m: ops.where(rows, m, ops.zeros_like(m)), maps
     )
-
