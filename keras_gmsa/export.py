@@ -1,5 +1,8 @@
 """Serving artifacts of trained models: TensorFlow SavedModel, ONNX, LiteRT.
 
+(About 750 lines: three formats and three serving signatures share one
+round-trip check; splitting them would write that check three times.)
+
 `export` writes a model in one of three formats, with Keras' own
 `Model.export` (or its `ExportArchive`), then runs the file in its own
 runtime on a random batch and returns the largest difference from the

@@ -1,5 +1,9 @@
 """The official YouTube-8M metrics: GAP@k, MAP, PERR, Hit@1.
 
+(About 460 lines: the exact NumPy metrics and their streaming Keras
+forms are kept side by side so that each form is checked against the
+other.)
+
 Exact NumPy functions follow the starter code's ``eval_util.py`` and its
 calculators (see yt8m-format.md 8): predictions ``P`` float ``(N, C)``,
 labels ``Y`` ``(N, C)`` with positives where ``Y > 0``.

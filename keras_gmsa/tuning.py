@@ -1,5 +1,8 @@
 """KerasTuner searches of the GMSA masks.
 
+(About 470 lines: the hypermodel, its search space and the command's
+search driver are read together when a search is configured.)
+
 `GMSAHyperModel` is a `keras_tuner.HyperModel`; its search space is
 
 - ``combination``: how local and global attention meet (``shareatt``,

@@ -1,5 +1,8 @@
 """TFRecord file handling: patterns, framing checks and error bookkeeping.
 
+(About 500 lines: the framing walk, the CRC check and the error
+bookkeeping are one reader of the TFRecord format, kept together.)
+
 A TFRecord file is a sequence of records, each framed as::
 
     uint64 length (little endian) | uint32 masked crc32c(length)

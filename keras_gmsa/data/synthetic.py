@@ -1,5 +1,8 @@
 """Synthetic YouTube-8M shards in the native formats, with learnable labels.
 
+(About 500 lines: the three record layouts are written from one
+label model, so that every layout of a seed holds the same videos.)
+
 Nothing here downloads anything: the demo and the tests make their data with
 this module. Files are byte-compatible with the real dataset: frame-level
 `tf.train.SequenceExample`s (context ``id``, ``labels``; feature lists
