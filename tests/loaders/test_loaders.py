@@ -3,6 +3,8 @@ independent writer read back exactly, bad input named or counted, the
 published id split, seeded orders, worker processes, checkpoints, and
 Keras' `fit` taking the loaders."""
 
+import importlib.util
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,18 @@ from keras_gmsa.constants import DEQUANTIZE_SCALE
 from tests.data import independent_writer as iw
 from tests.loaders import helpers as h
 
-FRAMEWORKS = ("grain", "torch")
+# A framework whose package is missing (the jax extra has no PyTorch) is
+# skipped.
+FRAMEWORKS = [
+    pytest.param(
+        name,
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec(name) is None,
+            reason=f"{name} is not installed",
+        ),
+    )
+    for name in ("grain", "torch")
+]
 
 
 def record(vid=b"good", labels=(1,), n=4, rgb=16, audio=True, audio_n=None):
