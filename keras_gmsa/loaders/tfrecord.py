@@ -9,7 +9,8 @@ A file is scanned when it is opened (12 bytes read per record, the
 payload skipped), as `keras_gmsa.data`'s readers do, so a truncated or
 corrupt file is named with its record before any of it is read; each
 payload's CRC-32C is checked when it is read (google-crc32c's C code,
-GB/s), as TensorFlow's reader does. Grain's own TFRecord reader
+GB/s; without its C code, the framing only: `PAYLOAD_CRC`), as
+TensorFlow's reader does. Grain's own TFRecord reader
 (`grain.experimental.TFRecordIterDataset`) checks no CRC and names no
 record, so it is not used. Local files only: a ``scheme://`` pattern is
 refused in one line (TensorFlow's filesystems read them).
@@ -18,8 +19,18 @@ refused in one line (TensorFlow's filesystems read them).
 import glob
 import os
 import struct
+import warnings
 
-import google_crc32c
+with warnings.catch_warnings():
+    # Without its C extension google-crc32c warns at import; the loaders
+    # then check the framing only (below), and say so in `PAYLOAD_CRC`.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    import google_crc32c
+
+# Each payload's CRC is checked when google-crc32c has its C code (GB/s);
+# its pure-Python fallback (a few MB/s) would cost more than the parsing,
+# so then only the framing (the length fields' CRCs) is checked.
+PAYLOAD_CRC = google_crc32c.implementation == "c"
 
 _MASK_DELTA = 0xA282EAD8
 
@@ -141,9 +152,10 @@ class Payloads:
             fd = self._files[path] = os.open(path, os.O_RDONLY)
         blob = os.pread(fd, length + 4, offset)
         payload = blob[:length]
-        if len(blob) != length + 4 or struct.unpack("<I", blob[length:])[
-            0
-        ] != masked_crc32c(payload):
+        if len(blob) != length + 4:
+            raise RecordFileError(f"{path}: record {index} is truncated")
+        (crc,) = struct.unpack("<I", blob[length:])
+        if PAYLOAD_CRC and crc != masked_crc32c(payload):
             raise RecordFileError(
                 f"{path}: record {index} is corrupt (bad data checksum)"
             )

@@ -183,14 +183,18 @@ def test_a_bad_record_is_named_or_skipped_and_counted(
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_a_corrupt_payload_and_a_truncated_shard(tmp_path, framework):
+    from keras_gmsa.loaders.tfrecord import PAYLOAD_CRC
+
     path = tmp_path / "train0004.tfrecord"
     iw.write_records(path, [record(b"r0"), record(b"r1")])
     blob = bytearray(path.read_bytes())
     blob[-20] ^= 0x01  # inside the last payload: its CRC no longer holds
     path.write_bytes(bytes(blob))
-    with pytest.raises(loaders.RecordFileError) as info:
-        ids_of(read(path, framework))
-    assert str(info.value) == f"{path}: record 1 is corrupt (bad data checksum)"
+    if PAYLOAD_CRC:  # google-crc32c with its C code
+        with pytest.raises(loaders.RecordFileError) as info:
+            ids_of(read(path, framework))
+        message = f"{path}: record 1 is corrupt (bad data checksum)"
+        assert str(info.value) == message
     short = tmp_path / "b" / "train0001.tfrecord"
     short.parent.mkdir()
     iw.write_records(short, [record(b"b0"), record(b"b1"), record(b"b2")])
