@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import signal
 import threading
 import uuid
 
@@ -308,15 +309,22 @@ def test_an_interrupted_run_resumes_from_a_url(
     # by an interval or two; the run must still be going when it fires.
     intervals = 8
     argv = _train_argv(world, run_dir, "--max-validations", str(intervals))
-    state = local / "run" / "backup" / "schedule.json"
+    backups = [
+        local / "run" / "backup" / name
+        for name in ("schedule.json", "training_metadata.json")
+    ]
 
     finished = threading.Event()
 
     def interrupt_after_two_intervals():
-        # ScheduleState writes last at an interval's end, after the backup.
+        # At an interval's end Keras' backup is written, then ScheduleState's.
         while not finished.wait(0.01):
             try:
-                if json.loads(state.read_text())["epoch"] >= 2:
+                if any(
+                    json.loads(b.read_text())["epoch"] >= 2
+                    for b in backups
+                    if b.exists()
+                ):
                     break
             except (OSError, ValueError, KeyError):
                 pass
@@ -327,6 +335,11 @@ def test_an_interrupted_run_resumes_from_a_url(
         _thread.interrupt_main()
 
     watcher = threading.Thread(target=interrupt_after_two_intervals)
+    # Ctrl-C as a command line process receives it: Python's own SIGINT
+    # handler (an earlier test in this process, e.g. one with loader
+    # worker processes, may have left another one, and interrupt_main
+    # does nothing where SIGINT is ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher.start()
     capsys.readouterr()
     try:
@@ -334,6 +347,7 @@ def test_an_interrupted_run_resumes_from_a_url(
     finally:
         finished.set()
         watcher.join()
+        signal.signal(signal.SIGINT, previous)
     assert code == 130, capsys.readouterr()
     assert not (local / "run" / "done.json").exists()
     backed_up = json.loads(
