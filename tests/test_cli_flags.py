@@ -173,11 +173,14 @@ EFFECTS = {
     "predict --on-error=skip": PREDICT,
     "predict --id-split": PREDICT,
     # What reads the records (keras_gmsa.loaders): every loader gives the
-    # same output; without TensorFlow, train takes the backend's.
+    # same output, --segments too; without TensorFlow, train takes the
+    # backend's.
     **{
         f"{command} {flag}": [
             "tests/loaders/test_commands.py::"
-            "test_every_loader_gives_the_same_output"
+            "test_every_loader_gives_the_same_output",
+            "tests/loaders/test_commands.py::"
+            "test_every_loader_gives_the_same_segment_output",
         ]
         for command in ("evaluate", "predict")
         for flag in (

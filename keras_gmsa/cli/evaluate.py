@@ -66,6 +66,8 @@ def _segments(args):
         batch_size=args.batch_size,
         on_error=args.on_error,
         id_split=args.id_split,
+        loader=args.loader,
+        num_workers=args.loader_workers,
         progress=Progress(unit_name="segment", enabled=not args.quiet),
     )
     print(f"segment_map {result['segment_map']:.6f}")

@@ -23,6 +23,9 @@ class SegmentMetrics(keras.callbacks.Callback):
         scorer: ``"windows"`` or ``"pooled"``.
         progress: draw a progress bar on standard error when it is a
             terminal.
+        loader: what reads the records (`keras_gmsa.loaders.resolve_loader`;
+            a run's ``loader``).
+        num_workers: worker processes of the Grain and PyTorch loaders.
         **reader: reader options (``on_error``, ``id_split``).
     """
 
@@ -34,6 +37,8 @@ class SegmentMetrics(keras.callbacks.Callback):
         batch_size=256,
         scorer="windows",
         progress=True,
+        loader="auto",
+        num_workers=0,
         **reader,
     ):
         super().__init__()
@@ -44,6 +49,7 @@ class SegmentMetrics(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.scorer = scorer
         self.reader = {k: v for k, v in reader.items() if v is not None}
+        self.reader.update(loader=loader, num_workers=num_workers)
 
     def evaluate(self):
         num_classes = int(self.model.output_shape[-1])

@@ -1,7 +1,8 @@
 """Scoring the 5-second segments of videos (the 2019 task), two ways.
 
 - ``"windows"`` (the starter's way): the model runs on each 5-frame window
-  alone, as a video of 5 frames (`keras_gmsa.data.segments_for_model`).
+  alone, as a video of 5 frames
+  (`keras_gmsa.loaders.segments_loader_for_model`).
 - ``"pooled"``: one pass over the whole video; the encoder's frame outputs
   are averaged per segment (padding excluded) and the model's head scores
   each segment's average. With local attention each frame's output is
@@ -21,6 +22,10 @@ unrated segments are dropped, so unrated segments that outrank the rated
 ones count, as they do on Kaggle. The submission `rank_segments` makes
 (``keras-gmsa predict --segments``) therefore gets the MAP
 `evaluate_segments` reports.
+
+Each reads the records with tf.data or, without TensorFlow, Grain or
+PyTorch (``loader``, `keras_gmsa.loaders.resolve_loader`): the same
+segments and ids, so the same lists and the same MAP.
 """
 
 import keras
@@ -83,24 +88,44 @@ def frame_features(model):
     }
 
 
-def ratings_of(pattern, num_classes, **kwargs):
-    """``{(segment id, class): score}`` of segment-rated records."""
-    from keras_gmsa import data
+def ratings_of(pattern, num_classes, loader="auto", num_workers=0, **kwargs):
+    """``{(segment id, class): score}`` of segment-rated records.
 
-    dataset = data.segment_dataset(
-        pattern,
+    ``loader``: what reads them (`keras_gmsa.loaders.resolve_loader`:
+    tf.data, or Grain or PyTorch without TensorFlow); ``num_workers``:
+    worker processes of the Grain and PyTorch loaders.
+    """
+    from keras_gmsa import loaders
+
+    loader = loaders.resolve_loader(loader)
+    read = dict(
         features=kwargs.pop("features", None),
         num_classes=num_classes,
         with_ids=True,
         batch_size=kwargs.pop("batch_size", 256),
         **kwargs,
     )
+    if loader == "tf":
+        from keras_gmsa import data
+
+        batches = data.segment_dataset(pattern, **read).as_numpy_iterator()
+    else:
+        batches = loaders.numpy_batches(
+            loaders.segment_loader(
+                pattern, framework=loader, num_workers=num_workers, **read
+            )
+        )
     ratings = {}
-    for features, labels, ids in dataset.as_numpy_iterator():
+    for features, labels, ids in batches:
         weights = features[names.LABEL_WEIGHTS]
         for row, c in zip(*np.nonzero(weights > 0), strict=True):
-            ratings[(ids[row].decode(), int(c))] = float(labels[row, c])
+            ratings[(_text(ids[row]), int(c))] = float(labels[row, c])
     return ratings
+
+
+def _text(segment):
+    """A segment id as text: tf.data and the loaders give bytes."""
+    return segment.decode() if isinstance(segment, bytes) else str(segment)
 
 
 def segment_lists(num_classes, ranking="exact", top_n=TOP_N, **kwargs):
@@ -126,6 +151,8 @@ def rank_segments(
     top_k=20,
     steps=None,
     progress=None,
+    loader="auto",
+    num_workers=0,
     **kwargs,
 ):
     """Scores every segment of `pattern` with `model`; returns the lists
@@ -142,18 +169,22 @@ def rank_segments(
         top_k: classes listed per segment with ``ranking="starter"``.
         steps: at most this many batches (None: all).
         progress: a `keras_gmsa.progress.Progress` counting the segments.
+        loader: what reads the records (`keras_gmsa.loaders.resolve_loader`).
+        num_workers: worker processes of the Grain and PyTorch loaders.
         **kwargs: reader options (``on_error``, ``id_split``, ...).
     """
-    from keras_gmsa import data
+    from keras_gmsa import loaders
 
     if scorer not in SCORERS:
         raise ValueError(f"scorer must be one of {SCORERS}; got {scorer!r}.")
+    loader = loaders.resolve_loader(loader)
     num_classes = int(model.output_shape[-1])
     lists = segment_lists(
         num_classes, ranking, top_n=top_n, classes=classes, top_k=top_k
     )
+    kwargs.update(loader=loader, num_workers=num_workers)
     if scorer == "windows":
-        windows = data.segments_for_model(
+        windows = loaders.segments_loader_for_model(
             model,
             pattern,
             rated_only=False,
@@ -161,15 +192,18 @@ def rank_segments(
             batch_size=batch_size,
             **kwargs,
         )
-        lists.update_from_model(model, windows, steps=steps, progress=progress)
+        # The PyTorch loader's batches are tensors: scored as NumPy, as
+        # tf.data's are.
+        batches = windows if loader == "tf" else loaders.numpy_batches(windows)
+        lists.update_from_model(model, batches, steps=steps, progress=progress)
         lists.read_stats = windows.read_stats
         return lists
     scoring = pooled_segment_model(model)
     size = constants.SEGMENT_SIZE
-    videos = data.dataset_for_model(
+    videos = loaders.loader_for_model(
         model, pattern, batch_size=batch_size, with_ids=True, **kwargs
     )
-    for step, (features, _, ids) in enumerate(videos.as_numpy_iterator()):
+    for step, (features, _, ids) in enumerate(loaders.numpy_batches(videos)):
         if steps is not None and step >= steps:
             break
         probs = ops.convert_to_numpy(scoring.predict_on_batch(features))
@@ -197,14 +231,16 @@ def evaluate_segments(
     The lists of `rank_segments` (every segment of the records ranked,
     as a submission ranks them), scored against the records' ratings by
     the official rule. ``ratings`` (from `ratings_of`) saves reading
-    them again; ``kwargs`` go to `rank_segments`.
+    them again; ``kwargs`` go to `rank_segments` (``loader``,
+    ``num_workers``, ``on_error`` and ``id_split`` read the ratings too).
 
     Returns ``{"segment_map": float, "segments": rated segments,
     "classes": classes with a positive rating, "scorer", "ranking"}``.
     """
     num_classes = int(model.output_shape[-1])
     if ratings is None:
-        reader = {k: kwargs[k] for k in ("on_error", "id_split") if k in kwargs}
+        read = ("on_error", "id_split", "loader", "num_workers")
+        reader = {k: kwargs[k] for k in read if k in kwargs}
         ratings = ratings_of(
             pattern, num_classes, features=frame_features(model), **reader
         )

@@ -167,6 +167,8 @@ def _fit(model, data, config, run, *, cluster, start, verbose, tensorboard):
             steps=config.validation_steps,
             batch_size=config.validation_batch_size,
             progress=progress,
+            loader=config.loader,
+            num_workers=config.loader_workers,
         )
     callbacks = Schedule.of(config).callbacks(
         validation,

@@ -1,7 +1,7 @@
 """`keras-gmsa train / evaluate / predict` without TensorFlow (blocked from
 importing in a child process; where it is not installed at all, as in
 `make test-no-tf`, the block changes nothing), and --loader /
---loader-workers."""
+--loader-workers; the 2019 segment task's commands too."""
 
 import contextlib
 import io
@@ -33,8 +33,9 @@ def corpus(tmp_path_factory):
     return h.write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def _without_tensorflow(argv, cwd):
-    """Runs the command line with TensorFlow unimportable."""
+def _without_tensorflow(cwd, *argvs):
+    """Runs the command lines, one after another in one process (one
+    start), with TensorFlow unimportable; stops at the first that fails."""
     code = textwrap.dedent(
         f"""
         import sys
@@ -42,7 +43,10 @@ def _without_tensorflow(argv, cwd):
         sys.modules["tensorflow"] = None  # import tensorflow: ImportError
         from keras_gmsa.cli import main
 
-        sys.exit(main({argv!r}))
+        for argv in {list(argvs)!r}:
+            code = main(argv)
+            if code:
+                sys.exit(code)
         """
     )
     return subprocess.run(
@@ -55,7 +59,7 @@ def _without_tensorflow(argv, cwd):
     )
 
 
-def _train_argv(corpus, run_dir, *extra):
+def _train_argv(corpus, run_dir, *extra, layout="frame"):
     return [
         "train",
         "--run-dir",
@@ -71,9 +75,9 @@ def _train_argv(corpus, run_dir, *extra):
         "--option",
         "hidden_dim=8",
         "--train",
-        corpus["frame"],
+        corpus[layout],
         "--validation",
-        corpus["frame"],
+        corpus[layout],
         "--features",
         FEATURES,
         "--num-classes",
@@ -103,8 +107,7 @@ def test_train_evaluate_and_predict_without_tensorflow(corpus, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"tensorboard": True}))
     refused = _without_tensorflow(
-        _train_argv(corpus, tmp_path / "tb", "--config", str(config)),
-        tmp_path,
+        tmp_path, _train_argv(corpus, tmp_path / "tb", "--config", str(config))
     )
     assert refused.returncode == 2, refused.stderr
     errors = refused.stderr.strip().splitlines()
@@ -112,14 +115,14 @@ def test_train_evaluate_and_predict_without_tensorflow(corpus, tmp_path):
     assert not (tmp_path / "tb").exists()
     # loader tf: the same.
     refused = _without_tensorflow(
-        _train_argv(corpus, tmp_path / "tf", "--loader", "tf"), tmp_path
+        tmp_path, _train_argv(corpus, tmp_path / "tf", "--loader", "tf")
     )
     assert refused.returncode == 2
     assert "loader='tf' needs tensorflow" in refused.stderr
     # The loader of the backend (auto), parsing in a worker process.
     run = tmp_path / "run"
     done = _without_tensorflow(
-        _train_argv(corpus, run, "--loader-workers", "1"), tmp_path
+        tmp_path, _train_argv(corpus, run, "--loader-workers", "1")
     )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((run / "done.json").read_text())
@@ -127,25 +130,59 @@ def test_train_evaluate_and_predict_without_tensorflow(corpus, tmp_path):
     assert (run / "best.keras").exists() and not (run / "logs").exists()
     stored = json.loads((run / "config.json").read_text())
     assert stored["loader"] == "auto" and stored["loader_workers"] == 1
+    # In one process (one start): evaluate and predict; the segment task
+    # (train --segments, whose val_segment_map the loader reads; evaluate
+    # and predict --segments).
     result = tmp_path / "metrics.json"
+    predictions = tmp_path / "predictions.jsonl"
+    segment_run = tmp_path / "segments"
+    segment_map = tmp_path / "segment_map.json"
+    submission = tmp_path / "submission.csv"
+    tuned = str(segment_run / "best.keras")
     evaluated = _without_tensorflow(
+        tmp_path,
         ["evaluate", str(run / "best.keras"), corpus["frame"]]
         + ["--json", str(result), "--quiet"],
-        tmp_path,
+        ["predict", str(run / "best.keras"), corpus["frame"], "--quiet"]
+        + ["--format", "jsonl", "--top-k", "2", "--output", str(predictions)],
+        _train_argv(
+            corpus,
+            segment_run,
+            *["--segments", "--max-validations", "1"],
+            *["--steps-per-validation", "2"],
+            layout="segment",
+        ),
+        ["evaluate", tuned, corpus["segment"], "--segments", "--quiet"]
+        + ["--json", str(segment_map)],
+        ["predict", tuned, corpus["segment"], "--segments", "--quiet"]
+        + ["--format", "kaggle", "--output", str(submission)],
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads(result.read_text())
     assert metrics["num_videos"] == sum(h.SHARDS)
     assert metrics["read_stats"]["records_read"] == sum(h.SHARDS)
-    predicted = _without_tensorflow(
-        ["predict", str(run / "best.keras"), corpus["frame"], "--quiet"]
-        + ["--format", "jsonl", "--top-k", "2"],
-        tmp_path,
-    )
-    assert predicted.returncode == 0, predicted.stderr[-3000:]
-    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert len(rows) == sum(h.SHARDS)
     assert all(len(row["labels"]) == 2 for row in rows)
+    history = (segment_run / "history.csv").read_text().splitlines()
+    assert "val_segment_map" in history[0] and len(history) == 2
+    # The submission made without TensorFlow, scored officially against
+    # the records' ratings, is the MAP evaluate printed.
+    from keras_gmsa import segments
+
+    ranked = {}
+    for line in submission.read_text().splitlines()[1:]:
+        c, ids = line.split(",")
+        ranked[int(c)] = ids.split()
+    assert len(ranked) == h.CLASSES
+    ratings = segments.ratings_of(
+        corpus["segment"], h.CLASSES, features=h.SIZES
+    )
+    scored = json.loads(segment_map.read_text())
+    assert scored["segments"] == len({s for s, _ in ratings}) > 0
+    assert segments.segment_map(ranked, ratings) == pytest.approx(
+        scored["segment_map"], abs=1e-12
+    )
 
 
 def _main(argv):
@@ -179,3 +216,36 @@ def test_every_loader_gives_the_same_output(corpus, saved_model, command):
         outputs[loader, workers] = _main(argv)
     assert len(set(outputs.values())) == 1, outputs
     assert outputs["tf", 0].count("\n") >= 4
+
+
+@pytest.mark.backends("jax")
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_every_loader_gives_the_same_segment_output(
+    corpus, saved_model, command, tmp_path
+):
+    # The segment task: ratings, the windows scorer and the MAP
+    # (evaluate), the pooled scorer and the starter's lists (predict).
+    # What the loaders read does not depend on the backend: once. Worker
+    # processes: test_every_loader_gives_the_same_output (a start costs
+    # seconds).
+    pytest.importorskip("tensorflow")
+    outputs = {}
+    for loader in ("tf", "grain", "torch"):
+        out = tmp_path / f"{loader}.out"
+        argv = [command, saved_model, corpus["segment"], "--quiet"]
+        argv += ["--loader", loader, "--segments", "--batch-size", "6"]
+        if command == "evaluate":
+            argv += ["--json", str(out)]
+        else:
+            argv += ["--scorer", "pooled", "--ranking", "starter"]
+            argv += ["--top-k", "3", "--format", "kaggle", "--output", str(out)]
+        outputs[loader] = (_main(argv), out.read_text())
+    assert len(set(outputs.values())) == 1, outputs
+    printed, written = outputs["tf"]
+    if command == "evaluate":
+        assert json.loads(written)["segments"] > 0
+        assert "segment_map " in printed
+    else:
+        lines = written.splitlines()
+        assert lines[0] == "Class,Segments" and len(lines) > 1
+        assert all(":" in line for line in lines[1:])
