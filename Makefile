@@ -36,7 +36,7 @@ test: install
 test-slow: install
 	@status=0; for backend in $(BACKENDS); do \
 	  echo "=== pytest -m slow, KERAS_BACKEND=$$backend ==="; \
-	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) -m slow \
+	  JAX_DISABLE_MOST_OPTIMIZATIONS=0 KERAS_BACKEND=$$backend $(BIN)/python -m pytest $(PYTEST_ARGS) -m slow \
 	    || status=1; \
 	done; exit $$status
 

@@ -1,5 +1,13 @@
 import os
 
+# JAX compiles every test's train step afresh, and on this suite's tiny
+# models XLA's optimisation passes cost more than they save: without them
+# the JAX run takes about 40% less time. Set before JAX is imported, so
+# that the command-line subprocesses the tests start inherit it too. What
+# users run compiled with the optimisations is checked by `make
+# test-slow` (which sets it to 0) and timed by benchmarks/.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
 # PyTorch must be imported before TensorFlow when both are installed (their
 # bundled libraries clash the other way round).
 try:  # noqa: SIM105
