@@ -87,6 +87,10 @@ def _check_inputs(config):
         and not paths.exists(init_from)
     ):
         raise ValueError(f"init_from {init_from}: no such file.")
+    # A loader whose package is missing: one line, before the run
+    # directory exists (a run directory holding the refused config would
+    # refuse the corrected command).
+    loaders.resolve_loader(config.loader)
     if config.segments:
         from keras_gmsa.segments import task as segment_task
 

@@ -32,9 +32,11 @@ def corpus(tmp_path_factory):
     return h.write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-def _without_tensorflow(cwd, *argvs):
-    """Runs the command lines, one after another in one process (one
-    start), with TensorFlow unimportable; stops at the first that fails."""
+def _without_tensorflow(cwd, *commands):
+    """Runs the commands, one after another in one process (one start),
+    with TensorFlow unimportable. A command is ``(argv, exit status it
+    must end with)``; the process stops at the first that ends otherwise.
+    Returns the process and each command's standard error."""
     code = textwrap.dedent(
         f"""
         import sys
@@ -42,13 +44,16 @@ def _without_tensorflow(cwd, *argvs):
         sys.modules["tensorflow"] = None  # import tensorflow: ImportError
         from keras_gmsa.cli import main
 
-        for argv in {list(argvs)!r}:
-            code = main(argv)
-            if code:
-                sys.exit(code)
+        for k, (argv, expected) in enumerate({list(commands)!r}):
+            print("=== command", k, file=sys.stderr, flush=True)
+            code = main(argv) or 0
+            sys.stderr.flush()
+            if code != expected:
+                print("=== ended", code, "not", expected, file=sys.stderr)
+                sys.exit(1)
         """
     )
-    return subprocess.run(
+    process = subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
         capture_output=True,
@@ -56,6 +61,8 @@ def _without_tensorflow(cwd, *argvs):
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         timeout=600,
     )
+    parts = process.stderr.split("=== command ")[1:]
+    return process, [part.split("\n", 1)[1] for part in parts]
 
 
 def _train_argv(corpus, run_dir, *extra, layout="frame"):
@@ -102,61 +109,69 @@ def _train_argv(corpus, run_dir, *extra, layout="frame"):
 # test` (TensorFlow installed, blocked in the subprocess) runs it once.
 @pytest.mark.backends("torch", "jax" if _NO_TENSORFLOW else "torch")
 def test_train_evaluate_and_predict_without_tensorflow(corpus, tmp_path):
-    # TensorBoard logs asked for: refused in one line, nothing written.
+    # All in one process (one start): TensorBoard logs asked for, and
+    # loader tf, each refused in one line with nothing written; training
+    # with the loader of the backend (auto), parsing in a worker process;
+    # evaluate and predict; the segment task (train --segments, whose
+    # val_segment_map the loader reads; evaluate and predict --segments).
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"tensorboard": True}))
-    refused = _without_tensorflow(
-        tmp_path, _train_argv(corpus, tmp_path / "tb", "--config", str(config))
-    )
-    assert refused.returncode == 2, refused.stderr
-    errors = refused.stderr.strip().splitlines()
-    assert len(errors) == 1 and "TensorBoard logs need TensorFlow" in errors[0]
-    assert not (tmp_path / "tb").exists()
-    # loader tf: the same.
-    refused = _without_tensorflow(
-        tmp_path, _train_argv(corpus, tmp_path / "tf", "--loader", "tf")
-    )
-    assert refused.returncode == 2
-    assert "loader='tf' needs tensorflow" in refused.stderr
-    # The loader of the backend (auto), parsing in a worker process.
     run = tmp_path / "run"
-    done = _without_tensorflow(
-        tmp_path, _train_argv(corpus, run, "--loader-workers", "1")
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads((run / "done.json").read_text())
-    assert summary["best"]["epoch"] >= 1
-    assert (run / "best.keras").exists() and not (run / "logs").exists()
-    stored = json.loads((run / "config.json").read_text())
-    assert stored["loader"] == "auto" and stored["loader_workers"] == 1
-    # In one process (one start): evaluate and predict; the segment task
-    # (train --segments, whose val_segment_map the loader reads; evaluate
-    # and predict --segments).
     result = tmp_path / "metrics.json"
     predictions = tmp_path / "predictions.jsonl"
     segment_run = tmp_path / "segments"
     segment_map = tmp_path / "segment_map.json"
     submission = tmp_path / "submission.csv"
     tuned = str(segment_run / "best.keras")
-    evaluated = _without_tensorflow(
+    process, errors = _without_tensorflow(
         tmp_path,
-        ["evaluate", str(run / "best.keras"), corpus["frame"]]
-        + ["--json", str(result), "--quiet"],
-        ["predict", str(run / "best.keras"), corpus["frame"], "--quiet"]
-        + ["--format", "jsonl", "--top-k", "2", "--output", str(predictions)],
-        _train_argv(
-            corpus,
-            segment_run,
-            *["--segments", "--max-validations", "1"],
-            *["--steps-per-validation", "2"],
-            layout="segment",
+        (_train_argv(corpus, tmp_path / "tb", "--config", str(config)), 2),
+        (_train_argv(corpus, tmp_path / "tf", "--loader", "tf"), 2),
+        (_train_argv(corpus, run, "--loader-workers", "1"), 0),
+        (
+            ["evaluate", str(run / "best.keras"), corpus["frame"]]
+            + ["--json", str(result), "--quiet"],
+            0,
         ),
-        ["evaluate", tuned, corpus["segment"], "--segments", "--quiet"]
-        + ["--json", str(segment_map)],
-        ["predict", tuned, corpus["segment"], "--segments", "--quiet"]
-        + ["--format", "kaggle", "--output", str(submission)],
+        (
+            ["predict", str(run / "best.keras"), corpus["frame"], "--quiet"]
+            + ["--format", "jsonl", "--top-k", "2"]
+            + ["--output", str(predictions)],
+            0,
+        ),
+        (
+            _train_argv(
+                corpus,
+                segment_run,
+                *["--segments", "--max-validations", "1"],
+                *["--steps-per-validation", "2"],
+                layout="segment",
+            ),
+            0,
+        ),
+        (
+            ["evaluate", tuned, corpus["segment"], "--segments", "--quiet"]
+            + ["--json", str(segment_map)],
+            0,
+        ),
+        (
+            ["predict", tuned, corpus["segment"], "--segments", "--quiet"]
+            + ["--format", "kaggle", "--output", str(submission)],
+            0,
+        ),
     )
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert process.returncode == 0, process.stderr[-3000:]
+    tensorboard = errors[0].strip().splitlines()
+    assert len(tensorboard) == 1, tensorboard
+    assert "TensorBoard logs need TensorFlow" in tensorboard[0]
+    assert not (tmp_path / "tb").exists()
+    assert "loader='tf' needs tensorflow" in errors[1]
+    assert not (tmp_path / "tf").exists()
+    summary = json.loads((run / "done.json").read_text())
+    assert summary["best"]["epoch"] >= 1
+    assert (run / "best.keras").exists() and not (run / "logs").exists()
+    stored = json.loads((run / "config.json").read_text())
+    assert stored["loader"] == "auto" and stored["loader_workers"] == 1
     metrics = json.loads(result.read_text())
     assert metrics["num_videos"] == sum(h.SHARDS)
     assert metrics["read_stats"]["records_read"] == sum(h.SHARDS)

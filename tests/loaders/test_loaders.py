@@ -254,6 +254,9 @@ def test_a_seed_fixes_the_order_and_each_pass_has_its_own(corpus):
     assert sorted(twice) == sorted(first * 2)
 
 
+# In a TensorFlow process: tests/loaders/test_equal_to_tf_data.py (worker
+# processes against tf.data).
+@pytest.mark.backends("jax", "torch")
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_worker_processes_change_nothing(corpus, framework):
     options = dict(shuffle=True, seed=5, repeat=2, on_error="skip")

@@ -66,7 +66,21 @@ def test_the_bar_is_the_best_constant_predictor():
             assert bce(np.broadcast_to(other, labels.shape), labels) > best
 
 
-@pytest.mark.parametrize("name", keras_gmsa.list_models())
+def _models():
+    """The four GMSA models on every backend; each other model of the zoo
+    on one, in turn (their layers' numerics are checked on all three in
+    tests/layers and tests/models/test_zoo.py): every model is held to the
+    bar, and every backend trains seven of them."""
+    gmsa = ("baseline", "shareatt", "gateatt", "gateop")
+    backends = ("tensorflow", "jax", "torch")
+    others = [n for n in keras_gmsa.list_models() if n not in gmsa]
+    return list(gmsa) + [
+        pytest.param(n, marks=pytest.mark.backends(backends[i % 3]))
+        for i, n in enumerate(others)
+    ]
+
+
+@pytest.mark.parametrize("name", _models())
 def test_every_model_beats_the_best_constant_predictor(name, records):
     keras.utils.set_random_seed(0)
     model = helpers.build_small(
