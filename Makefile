@@ -9,7 +9,7 @@ BACKENDS ?= tensorflow jax torch
 DEMO_BACKEND ?= jax
 # Two pytest workers per backend (the machine has 2 cores); a test file
 # stays on one worker, so its shared fixtures and trained models are reused.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: install test test-slow test-floors test-no-tf docs demo lint clean
 

@@ -40,7 +40,38 @@ def pytest_collection_modifyitems(config, items):
             elsewhere.append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = keep
+    # The longest files first (`make test` keeps this order for its two
+    # workers: --no-loadscope-reorder), so that no worker is left running
+    # a long file alone at the end.
+    keep.sort(key=_long_files_first)
+    items[:] = keep
+
+
+# The files that took 40 s or more under one backend (`--durations=0`,
+# summed per file), longest first; the rest keep their order after them.
+_LONG_FILES = (
+    "tests/loaders/test_equal_to_tf_data.py",
+    "tests/test_multihost.py",
+    "tests/loaders/test_commands.py",
+    "tests/test_cli_flags.py",
+    "tests/test_mixed_precision.py",
+    "tests/test_analysis.py",
+    "tests/models/test_preset_io.py",
+    "tests/test_segments.py",
+    "tests/models/test_build_model.py",
+    "tests/test_train.py",
+    "tests/models/test_zoo.py",
+    "tests/test_export.py",
+    "tests/models/test_learns_from_frames.py",
+    "tests/layers/test_keras_mha_contract.py",
+)
+
+
+def _long_files_first(item):
+    path = item.nodeid.split("::", 1)[0]
+    if path in _LONG_FILES:
+        return _LONG_FILES.index(path)
+    return len(_LONG_FILES)
 
 
 @pytest.fixture(autouse=True)
