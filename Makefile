@@ -11,7 +11,7 @@ DEMO_BACKEND ?= jax
 # stays on one worker, so its shared fixtures and trained models are reused.
 PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
-.PHONY: install test test-slow test-floors test-no-tf docs demo lint clean
+.PHONY: install test test-slow test-floors test-no-tf test-loaders-every-backend docs demo lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,17 @@ test-no-tf: $(NOTF_VENV)/.installed
 	  echo "=== pytest without TensorFlow, KERAS_BACKEND=$$backend ==="; \
 	  KERAS_BACKEND=$$backend $(NOTF_VENV)/bin/python -m pytest \
 	    $(NOTF_TESTS) || status=1; \
+	done; exit $$status
+
+# The loaders' equality with tf.data under JAX and PyTorch too (issue 29):
+# `make test` compares them under TensorFlow only, since what the readers
+# yield does not depend on the Keras backend; CI checks that it does not.
+test-loaders-every-backend: install
+	@status=0; for backend in jax torch; do \
+	  echo "=== loaders against tf.data, KERAS_BACKEND=$$backend ==="; \
+	  KERAS_GMSA_TEST_EVERY_BACKEND=1 KERAS_BACKEND=$$backend \
+	    $(BIN)/python -m pytest $(PYTEST_ARGS) \
+	    tests/loaders/test_equal_to_tf_data.py || status=1; \
 	done; exit $$status
 
 # The HTML API reference, from the docstrings (pdoc, Google style), into

@@ -288,6 +288,10 @@ def input_gradient(fn, x):
     raise ValueError(f"Gradients are not implemented for {backend!r}.")
 
 
+# The most input copies one gradient pass of `gradient_norms` holds.
+_PASS_BYTES = 64 * 2**20
+
+
 def gradient_norms(model, features, modality="rgb", probes=4, seed=0):
     """G[i, j] = ||dY[i]/dX[j]|| for the first encoder block of one video.
 
@@ -295,7 +299,8 @@ def gradient_norms(model, features, modality="rgb", probes=4, seed=0):
     norm of each D x D Jacobian block is estimated with ``probes`` random
     directions u (E ||u^T J||^2 = ||J||_F^2 for u ~ N(0, I)): the video is
     repeated T times and copy i back-propagates u . Y[i], so one backward
-    pass per probe gives every row i.
+    pass per probe gives every row i (several probes per pass where the
+    copies are small).
 
     Returns:
         ``(n, n)`` over the real frames.
@@ -307,22 +312,32 @@ def gradient_norms(model, features, modality="rgb", probes=4, seed=0):
     n = int(mask.sum())
     x = _np(frames)[:1]  # (1, T, D); GateAtt needs the full, static T
     length, dim = x.shape[1], x.shape[2]
-    tiled = np.repeat(x, n, axis=0).astype("float32")  # copy i -> row i
-    tiled_mask = keras.ops.convert_to_tensor(np.repeat(mask, n, axis=0))
+    # Several probes share one backward pass (each its n copies) while
+    # their copies stay under _PASS_BYTES: one pass for a short video, one
+    # per probe at the dataset's 300 frames of 1024 features.
+    per_pass = max(1, min(probes, _PASS_BYTES // (4 * n * length * dim)))
     rng = np.random.default_rng(seed)
     select = np.eye(n, length, dtype="float32")[:, :, None]  # (n, T, 1)
     squared = np.zeros((n, n))
-    for _ in range(probes):
-        u = rng.normal(size=(n, 1, dim)).astype("float32")
-        weights = keras.ops.convert_to_tensor(select * u)
+    done = 0
+    while done < probes:
+        k = min(per_pass, probes - done)
+        # Copy p * n + i back-propagates probe p's u . Y[i]; the draws
+        # are in the order of one probe at a time.
+        tiled = np.repeat(x, k * n, axis=0).astype("float32")
+        tiled_mask = keras.ops.convert_to_tensor(np.repeat(mask, k * n, 0))
+        u = rng.normal(size=(k * n, 1, dim)).astype("float32")
+        weights = keras.ops.convert_to_tensor(np.tile(select, (k, 1, 1)) * u)
 
-        def fn(v, weights=weights):
+        def fn(v, weights=weights, tiled_mask=tiled_mask):
             return keras.ops.multiply(
                 encoder(v, frame_mask=tiled_mask), weights
             )
 
-        grad = input_gradient(fn, tiled)  # (n copies, T frames, D)
-        squared += (grad[:, :n].astype("float64") ** 2).sum(axis=-1)
+        grad = input_gradient(fn, tiled)  # (k * n copies, T frames, D)
+        rows = (grad[:, :n].astype("float64") ** 2).sum(axis=-1)
+        squared += rows.reshape(k, n, n).sum(axis=0)
+        done += k
     return np.sqrt(squared / probes)
 
 

@@ -7,6 +7,20 @@ import os
 # users run compiled with the optimisations is checked by `make
 # test-slow` (which sets it to 0) and timed by benchmarks/.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs as many workers as the machine has cores: one
+    # thread of arithmetic each (TensorFlow's, XLA's and PyTorch's
+    # thread pools would otherwise each take every core, and the workers
+    # would contend for them). Subprocesses the tests start inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ["XLA_FLAGS"] = " ".join(
+        [
+            os.environ.get("XLA_FLAGS", ""),
+            "--xla_cpu_multi_thread_eigen=false",
+            "intra_op_parallelism_threads=1",
+        ]
+    ).strip()
 
 # PyTorch must be imported before TensorFlow when both are installed (their
 # bundled libraries clash the other way round).
@@ -20,6 +34,9 @@ import numpy as np
 import pytest
 
 BACKEND = keras.backend.backend()
+# KERAS_GMSA_TEST_EVERY_BACKEND=1: tests marked backends(...) run under
+# this backend too (`make test-loaders-every-backend`).
+EVERY_BACKEND = os.environ.get("KERAS_GMSA_TEST_EVERY_BACKEND") == "1"
 
 
 def pytest_report_header(config):
@@ -30,11 +47,11 @@ def pytest_collection_modifyitems(config, items):
     """A test marked ``backends(...)`` checks what no Keras backend changes
     (tf.data readers, NumPy metrics, the command line's arguments, the
     docs): `make test` runs it under the backends it names only, not
-    three times."""
+    three times (unless KERAS_GMSA_TEST_EVERY_BACKEND=1)."""
     keep, elsewhere = [], []
     for item in items:
         marker = item.get_closest_marker("backends")
-        if marker is None or BACKEND in marker.args:
+        if marker is None or BACKEND in marker.args or EVERY_BACKEND:
             keep.append(item)
         else:
             elsewhere.append(item)

@@ -9,12 +9,10 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import keras  # noqa: E402
-
-if keras.backend.backend() != "tensorflow":
-    # What the readers yield does not depend on the Keras backend: the
-    # comparison runs once, where TensorFlow is the backend anyway.
-    pytest.skip("compared on the TensorFlow backend", allow_module_level=True)
+# What the readers yield does not depend on the Keras backend: `make test`
+# compares them once, where TensorFlow is the backend anyway; `make
+# test-loaders-every-backend` (CI) under JAX and PyTorch too.
+pytestmark = pytest.mark.backends("tensorflow")
 
 from keras_gmsa import data  # noqa: E402
 from keras_gmsa import loaders  # noqa: E402
