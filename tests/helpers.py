@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 
@@ -247,3 +248,22 @@ def log_an_interval_without_backup(run_dir, backed_up):
         writer = csv.DictWriter(f, fieldnames=reader.fieldnames)
         writer.writerow(dict(rows[-1], epoch=backed_up))
     return epochs + [backed_up]
+
+
+GMSA_MODELS = ("baseline", "shareatt", "gateatt", "gateop")
+
+
+def models_in_turn():
+    """Every registered model as a pytest parameter: the four GMSA models
+    under every backend, each other model of the zoo under one, in turn
+    (`make test` runs each model once where a check is about the model
+    more than the backend; the zoo's layers are checked under every
+    backend in tests/layers and tests/models/test_zoo.py)."""
+    import keras_gmsa
+
+    backends = ("tensorflow", "jax", "torch")
+    others = [n for n in keras_gmsa.list_models() if n not in GMSA_MODELS]
+    return list(GMSA_MODELS) + [
+        pytest.param(name, marks=pytest.mark.backends(backends[i % 3]))
+        for i, name in enumerate(others)
+    ]

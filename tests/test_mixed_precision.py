@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from keras import ops
 
-import keras_gmsa
 from keras_gmsa.layers import GatedAttentionMaps
 from keras_gmsa.layers import GatedContextMHA
 from keras_gmsa.layers import LocalMaskedMHA
@@ -92,8 +91,10 @@ def _inputs(model, rng, n=8):
     return inputs
 
 
+# The GMSA layers under mixed precision on every backend:
+# test_a_gmsa_layer_under_mixed_precision_matches_float32.
 @pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("name", keras_gmsa.list_models())
+@pytest.mark.parametrize("name", helpers.models_in_turn())
 def test_every_model_under_mixed_precision_matches_float32(rng, name, policy):
     reference = helpers.build_small(name, compile=False)
     mixed = helpers.build_small(name, compile=False, dtype_policy=policy)

@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pytest
 
-import keras_gmsa
 from keras_gmsa import data
 from keras_gmsa.data import synthetic
 from tests import helpers
@@ -66,21 +65,8 @@ def test_the_bar_is_the_best_constant_predictor():
             assert bce(np.broadcast_to(other, labels.shape), labels) > best
 
 
-def _models():
-    """The four GMSA models on every backend; each other model of the zoo
-    on one, in turn (their layers' numerics are checked on all three in
-    tests/layers and tests/models/test_zoo.py): every model is held to the
-    bar, and every backend trains seven of them."""
-    gmsa = ("baseline", "shareatt", "gateatt", "gateop")
-    backends = ("tensorflow", "jax", "torch")
-    others = [n for n in keras_gmsa.list_models() if n not in gmsa]
-    return list(gmsa) + [
-        pytest.param(n, marks=pytest.mark.backends(backends[i % 3]))
-        for i, n in enumerate(others)
-    ]
-
-
-@pytest.mark.parametrize("name", _models())
+# Every model is held to the bar; every backend trains seven of them.
+@pytest.mark.parametrize("name", helpers.models_in_turn())
 def test_every_model_beats_the_best_constant_predictor(name, records):
     keras.utils.set_random_seed(0)
     model = helpers.build_small(
