@@ -254,10 +254,17 @@ def test_a_seed_fixes_the_order_and_each_pass_has_its_own(corpus):
     assert sorted(twice) == sorted(first * 2)
 
 
-# In a TensorFlow process: tests/loaders/test_equal_to_tf_data.py (worker
-# processes against tf.data).
-@pytest.mark.backends("jax", "torch")
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+# Each loader's workers in the process of the backend that picks it (a
+# worker start costs seconds); in a TensorFlow process:
+# tests/loaders/test_equal_to_tf_data.py (worker processes against
+# tf.data).
+@pytest.mark.parametrize(
+    "framework",
+    [
+        pytest.param("grain", marks=pytest.mark.backends("jax")),
+        pytest.param("torch", marks=pytest.mark.backends("torch")),
+    ],
+)
 def test_worker_processes_change_nothing(corpus, framework):
     options = dict(shuffle=True, seed=5, repeat=2, on_error="skip")
     alone = _frames(corpus, framework, **options)
