@@ -1,3 +1,4 @@
+import logging
 import os
 
 # JAX compiles every test's train step afresh, and on this suite's tiny
@@ -93,10 +94,17 @@ def _long_files_first(item):
 
 @pytest.fixture(autouse=True)
 def _seed_and_policy():
+    # What one test (or a module's fixture) sets for the whole process is
+    # put back: the dtype policy, and the keras_gmsa logger's level, INFO
+    # as the library starts (`--verbose 0` run in-process sets WARNING;
+    # the next test on that worker then printed nothing, depending on
+    # which files the worker had been given).
     keras.utils.set_random_seed(1234)
     policy = keras.config.dtype_policy()
+    logging.getLogger("keras_gmsa").setLevel(logging.INFO)
     yield
     keras.config.set_dtype_policy(policy)
+    logging.getLogger("keras_gmsa").setLevel(logging.INFO)
 
 
 @pytest.fixture
