@@ -315,7 +315,9 @@ def gradient_norms(model, features, modality="rgb", probes=4, seed=0):
     # Several probes share one backward pass (each its n copies) while
     # their copies stay under _PASS_BYTES: one pass for a short video, one
     # per probe at the dataset's 300 frames of 1024 features.
-    per_pass = max(1, min(probes, _PASS_BYTES // (4 * n * length * dim)))
+    per_pass = max(
+        1, min(probes, _PASS_BYTES // (4 * max(n, 1) * length * dim))
+    )
     rng = np.random.default_rng(seed)
     select = np.eye(n, length, dtype="float32")[:, :, None]  # (n, T, 1)
     squared = np.zeros((n, n))

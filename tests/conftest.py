@@ -2,26 +2,26 @@ import logging
 import os
 
 # JAX compiles every test's train step afresh, and on this suite's tiny
-# models XLA's optimisation passes cost more than they save: without them
-# the JAX run takes about 40% less time. Set before JAX is imported, so
-# that the command-line subprocesses the tests start inherit it too. What
-# users run compiled with the optimisations is checked by `make
-# test-slow` (which sets it to 0) and timed by benchmarks/.
+# models XLA's backend optimisations cost more than they save: without
+# them the JAX run takes about 40% less time. Set before JAX is imported,
+# so that the command-line subprocesses the tests start inherit it too.
+# Compiled as users compile: `make test-slow` (which sets it to 0), the
+# tests using the `xla_optimized` fixture, and benchmarks/.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `make test` runs as many workers as the machine has cores: one
-    # thread of arithmetic each (TensorFlow's, XLA's and PyTorch's
+    # `make test` runs two workers on this 2-core machine: one thread of
+    # arithmetic each for PyTorch (and OpenMP) and XLA's Eigen (their
     # thread pools would otherwise each take every core, and the workers
     # would contend for them). Subprocesses the tests start inherit it.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ["XLA_FLAGS"] = " ".join(
-        [
-            os.environ.get("XLA_FLAGS", ""),
-            "--xla_cpu_multi_thread_eigen=false",
-            "intra_op_parallelism_threads=1",
-        ]
-    ).strip()
+    if "--xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = " ".join(
+            [
+                os.environ.get("XLA_FLAGS", ""),
+                "--xla_cpu_multi_thread_eigen=false",
+            ]
+        ).strip()
 
 # PyTorch must be imported before TensorFlow when both are installed (their
 # bundled libraries clash the other way round).
@@ -36,7 +36,9 @@ import pytest
 
 BACKEND = keras.backend.backend()
 # KERAS_GMSA_TEST_EVERY_BACKEND=1: tests marked backends(...) run under
-# this backend too (`make test-loaders-every-backend`).
+# this backend too (`make test-loaders-every-backend` sets it for the
+# loaders' equality with tf.data; a few marked tests can only run where
+# they are marked, e.g. the no-TensorFlow commands on TensorFlow).
 EVERY_BACKEND = os.environ.get("KERAS_GMSA_TEST_EVERY_BACKEND") == "1"
 
 
@@ -105,6 +107,21 @@ def _seed_and_policy():
     yield
     keras.config.set_dtype_policy(policy)
     logging.getLogger("keras_gmsa").setLevel(logging.INFO)
+
+
+@pytest.fixture
+def xla_optimized():
+    """JAX compiles with XLA's optimisations in this test (the suite
+    otherwise leaves them out: JAX_DISABLE_MOST_OPTIMIZATIONS above)."""
+    if BACKEND != "jax":
+        yield
+        return
+    import jax
+
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
 
 
 @pytest.fixture

@@ -219,3 +219,21 @@ def test_probed_gradient_norms_match_the_exact_jacobian(models, video):
     np.testing.assert_allclose(
         estimate, exact, rtol=0.2, atol=1e-3 * exact.max()
     )
+
+
+@pytest.mark.backends("torch")
+def test_probes_sharing_a_pass_give_the_norms_of_one_probe_per_pass(
+    models, video, monkeypatch
+):
+    # Seven probes two to a pass (the last pass holds one) against one
+    # per pass: the same directions, in the same order.
+    model = models["gateop"]
+    one = analysis.gradient_norms(model, video, probes=7, seed=3)
+    _, frames, _ = analysis._encoder_inputs(model, video, "rgb")
+    copies = 4 * 10 * T * frames.shape[-1]  # one probe's copies (n = 10)
+    monkeypatch.setattr(analysis, "_PASS_BYTES", 2 * copies)
+    shared = analysis.gradient_norms(model, video, probes=7, seed=3)
+    monkeypatch.setattr(analysis, "_PASS_BYTES", 1)
+    alone = analysis.gradient_norms(model, video, probes=7, seed=3)
+    np.testing.assert_allclose(shared, alone, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(one, alone, rtol=1e-5, atol=1e-7)

@@ -128,7 +128,7 @@ _TORCH_COMPILE = (
     "policy", [pytest.param("mixed_float16", marks=_TORCH_COMPILE)]
 )
 def test_jit_compiled_mixed_precision_trains_and_predicts_like_eager(
-    rng, policy
+    rng, policy, xla_optimized
 ):
     # build_model(dtype_policy=..., jit_compile=True): XLA on TensorFlow,
     # jax.jit on JAX, torch.compile on PyTorch; against the same model run

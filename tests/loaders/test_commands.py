@@ -161,6 +161,8 @@ def test_train_evaluate_and_predict_without_tensorflow(corpus, tmp_path):
         ),
     )
     assert process.returncode == 0, process.stderr[-3000:]
+    # Nothing on standard error at start-up (before the first command).
+    assert process.stderr.startswith("=== command 0\n"), process.stderr[:500]
     tensorboard = errors[0].strip().splitlines()
     assert len(tensorboard) == 1, tensorboard
     assert "TensorBoard logs need TensorFlow" in tensorboard[0]
