@@ -37,6 +37,7 @@ import numpy as np
 from keras_gmsa import constants
 from keras_gmsa import metrics as metrics_lib
 from keras_gmsa import paths
+from keras_gmsa.loaders.for_model import numpy_batches
 from keras_gmsa.progress import Progress
 from keras_gmsa.segments import SegmentMetrics  # noqa: F401  (moved there)
 
@@ -46,12 +47,6 @@ from keras_gmsa.training.hosts import ModelCheckpoint
 from keras_gmsa.training.hosts import RestoreBackup
 from keras_gmsa.training.hosts import without_distribution  # noqa: F401
 from keras_gmsa.training.schedules import PLATEAUS
-
-
-def _numpy_batches(dataset):
-    if hasattr(dataset, "as_numpy_iterator"):
-        return dataset.as_numpy_iterator()
-    return iter(dataset)
 
 
 def _predictor(model):
@@ -128,7 +123,7 @@ class OfficialMetrics(keras.callbacks.Callback):
         loss_sum = 0.0
         count = 0
         bar = Progress(enabled=self.progress)
-        for step, batch in enumerate(_numpy_batches(self.validation_data)):
+        for step, batch in enumerate(numpy_batches(self.validation_data)):
             if self.steps is not None and step >= self.steps:
                 break
             features, labels = batch[0], np.asarray(batch[1])

@@ -149,7 +149,9 @@ def check_segment_rated(pattern, loader="auto"):
 
 def numpy_batches(dataset):
     """The batches of any loader's dataset as NumPy (a tf.data dataset
-    through ``as_numpy_iterator``, torch tensors through ``numpy()``)."""
+    through ``as_numpy_iterator``, torch tensors through ``numpy()``;
+    anything else as it comes). The one place batches become NumPy for
+    the metrics, the segment scorers and the command line."""
     if hasattr(dataset, "as_numpy_iterator"):
         yield from dataset.as_numpy_iterator()
         return
@@ -157,7 +159,10 @@ def numpy_batches(dataset):
     def convert(x):
         if isinstance(x, dict):
             return {k: convert(v) for k, v in x.items()}
-        return x if isinstance(x, np.ndarray) else x.numpy()
+        if isinstance(x, np.ndarray):
+            return x
+        numpy = getattr(x, "numpy", None)
+        return numpy() if callable(numpy) else x
 
     for batch in dataset:
         yield tuple(convert(part) for part in batch)

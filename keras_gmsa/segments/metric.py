@@ -137,7 +137,8 @@ def submission_lines(ranked, sort_classes=True):
 
 
 def numpy_batches(dataset):
-    """NumPy batches of a `tf.data.Dataset` or of any iterable."""
-    if hasattr(dataset, "as_numpy_iterator"):
-        return dataset.as_numpy_iterator()
-    return iter(dataset)
+    """NumPy batches of a `tf.data.Dataset`, a PyTorch loader or any
+    iterable (`keras_gmsa.loaders.numpy_batches`)."""
+    from keras_gmsa.loaders.for_model import numpy_batches as batches
+
+    return batches(dataset)

@@ -192,10 +192,7 @@ def rank_segments(
             batch_size=batch_size,
             **kwargs,
         )
-        # The PyTorch loader's batches are tensors: scored as NumPy, as
-        # tf.data's are.
-        batches = windows if loader == "tf" else loaders.numpy_batches(windows)
-        lists.update_from_model(model, batches, steps=steps, progress=progress)
+        lists.update_from_model(model, windows, steps=steps, progress=progress)
         lists.read_stats = windows.read_stats
         return lists
     scoring = pooled_segment_model(model)
