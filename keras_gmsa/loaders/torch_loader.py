@@ -7,6 +7,9 @@ again in the process that iterates (`Reading.batches`). Numeric arrays
 travel as tensors (PyTorch's shared memory) and come out as tensors.
 """
 
+import multiprocessing
+from multiprocessing import forkserver
+
 import numpy as np
 import torch
 
@@ -29,6 +32,29 @@ def _to_numpy(columns):
 
 def _as_is(item):
     return item
+
+
+def worker_context():
+    """The workers' start method: forkserver, whose server imports this
+    module (and so Keras and the backend) once.
+
+    Not fork: JAX and TensorFlow run threads a forked child would inherit
+    half-way (deadlocks). A worker started from a bare server imports
+    Keras and its backend before it parses a record, seconds each time,
+    and a `DataLoader` starts its workers again at every iteration, that
+    is every epoch of `fit` (its validation interval) and every
+    evaluation. Forked from the preloaded server, a worker starts in a
+    fraction of a second. The module is added to the server's preload
+    list (``__main__`` by default, as `multiprocessing` has it); the list
+    takes effect when the process's forkserver starts, so a server
+    already running (started by other code) is used as it is.
+    """
+    context = multiprocessing.get_context("forkserver")
+    # The list's only reader is private (stable since Python 3.4).
+    preload = list(getattr(forkserver._forkserver, "_preload_modules", []))
+    if __name__ not in preload:
+        context.set_forkserver_preload(preload + [__name__])
+    return context
 
 
 class ChunkDataset(torch.utils.data.IterableDataset):
@@ -58,9 +84,7 @@ class RecordLoader(torch.utils.data.DataLoader):
             batch_size=None,
             num_workers=num_workers,
             collate_fn=_as_is,
-            # Not fork: JAX and TensorFlow run threads a forked child
-            # would inherit half-way (deadlocks).
-            multiprocessing_context="forkserver" if num_workers else None,
+            multiprocessing_context=worker_context() if num_workers else None,
         )
         self.reading = reading
         self.read_stats = stats
