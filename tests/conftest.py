@@ -1,5 +1,7 @@
 import logging
 import os
+import shutil
+import tempfile
 
 # JAX compiles every test's train step afresh, and on this suite's tiny
 # models XLA's backend optimisations cost more than they save: without
@@ -8,6 +10,23 @@ import os
 # Compiled as users compile: `make test-slow` (which sets it to 0), the
 # tests using the `xla_optimized` fixture, and benchmarks/.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# JAX's persistent compilation cache in a directory of this run, shared by
+# the two workers and the command-line processes the tests start (they
+# inherit the variables): what one process compiled (a tiny model's train
+# step, an eager op) another loads instead of compiling again, about 15%
+# of the JAX run. A cached executable is the one XLA builds (the key holds
+# the program, the compile options and the versions). No size bound: with
+# one, JAX sizes the whole directory at every write (thousands of entries:
+# the run took longer than without a cache). An entry read while another
+# process writes it fails to load and is compiled again (pyproject.toml
+# ignores that warning). The directory is removed when the run ends
+# (pytest_unconfigure).
+_JAX_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _JAX_CACHE = tempfile.mkdtemp(prefix="keras-gmsa-jax-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _JAX_CACHE
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on this 2-core machine: one thread of
     # arithmetic each for PyTorch (and OpenMP) and XLA's Eigen (their
@@ -30,9 +49,9 @@ try:  # noqa: SIM105
 except ImportError:
     pass
 
-import keras
-import numpy as np
-import pytest
+import keras  # noqa: E402  (after the variables above)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 BACKEND = keras.backend.backend()
 # KERAS_GMSA_TEST_EVERY_BACKEND=1: tests marked backends(...) run under
@@ -131,3 +150,10 @@ def rng():
 
 def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_unconfigure(config):
+    # The process that made the cache directory removes it: the one pytest
+    # process, or under xdist the controller, after its workers ended.
+    if _JAX_CACHE is not None:
+        shutil.rmtree(_JAX_CACHE, ignore_errors=True)

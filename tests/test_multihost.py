@@ -25,6 +25,7 @@ import pytest
 from keras_gmsa import data
 from keras_gmsa import metrics
 from keras_gmsa.data import synthetic
+from tests import multihost_driver
 from tests.helpers import log_an_interval_without_backup
 
 BACKEND = keras.backend.backend()
@@ -299,8 +300,8 @@ def _driver(records, tmp_path, steps, count):
     out = tmp_path / f"ids{count}"
     argv = ["-m", "tests.multihost_driver", str(config), str(steps), str(out)]
     if count == 1:
-        env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND=BACKEND)
-        subprocess.run([sys.executable, *argv], env=env, check=True)
+        # One process alone: this one (no cluster variables are set here).
+        multihost_driver.main(str(config), steps, str(out))
     else:
         logs = tmp_path / "logs"
         logs.mkdir()
