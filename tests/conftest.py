@@ -42,18 +42,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
             ]
         ).strip()
 
-# PyTorch must be imported before TensorFlow when both are installed (their
-# bundled libraries clash the other way round).
-try:  # noqa: SIM105
-    import torch  # noqa: F401
-except ImportError:
-    pass
+# After the variables above (NumPy's BLAS reads OMP_NUM_THREADS).
+import importlib.metadata  # noqa: E402
 
-import keras  # noqa: E402  (after the variables above)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-BACKEND = keras.backend.backend()
+# The Keras backend of this run: set by pytest_collection (below), in the
+# processes that run tests.
+BACKEND = None
 # KERAS_GMSA_TEST_EVERY_BACKEND=1: tests marked backends(...) run under
 # this backend too (`make test-loaders-every-backend` sets it for the
 # loaders' equality with tf.data; a few marked tests can only run where
@@ -62,7 +59,36 @@ EVERY_BACKEND = os.environ.get("KERAS_GMSA_TEST_EVERY_BACKEND") == "1"
 
 
 def pytest_report_header(config):
-    return f"keras {keras.__version__}, backend {BACKEND}"
+    backend = os.environ.get("KERAS_BACKEND", "keras.json's or tensorflow")
+    return f"keras {importlib.metadata.version('keras')}, backend {backend}"
+
+
+def _xdist_controller(session):
+    if not session.config.pluginmanager.hasplugin("xdist"):
+        return False  # not installed, or -p no:xdist
+    import xdist
+
+    return xdist.is_xdist_controller(session)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session):
+    """Keras and its backend are imported where tests run: one pytest
+    process, or each xdist worker. Not in the xdist controller, which
+    runs none (Keras with TensorFlow takes about 7 s to import, and the
+    workers start after the controller has loaded this file)."""
+    global BACKEND
+    if _xdist_controller(session):
+        return
+    # PyTorch must be imported before TensorFlow when both are installed
+    # (their bundled libraries clash the other way round).
+    try:  # noqa: SIM105
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    import keras
+
+    BACKEND = keras.backend.backend()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -120,6 +146,8 @@ def _seed_and_policy():
     # as the library starts (`--verbose 0` run in-process sets WARNING;
     # the next test on that worker then printed nothing, depending on
     # which files the worker had been given).
+    import keras
+
     keras.utils.set_random_seed(1234)
     policy = keras.config.dtype_policy()
     logging.getLogger("keras_gmsa").setLevel(logging.INFO)
