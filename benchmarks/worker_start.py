@@ -24,6 +24,7 @@ included) and to its end. Prints a table and writes
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,18 +90,22 @@ def main():
     from loaders_fit import write_records
 
     directory = tempfile.mkdtemp(prefix="worker_start_")
-    write_records(directory, args.videos, per_shard=max(1, args.videos // 4))
-    pattern = os.path.join(directory, "train*.tfrecord")
     results = {}
-    for mode in ("bare", "preloaded"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", f"{pattern}|{mode}"]
-            + ["--workers", str(args.workers), "--passes", str(args.passes)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    try:
+        write_records(directory, args.videos, max(1, args.videos // 4))
+        pattern = os.path.join(directory, "train*.tfrecord")
+        for mode in ("bare", "preloaded"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", f"{pattern}|{mode}"]
+                + ["--workers", str(args.workers)]
+                + ["--passes", str(args.passes)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     print(f"{'mode':10} {'pass':>4} {'first batch s':>14} {'pass s':>8}")
     for mode, rows in results.items():
         for row in rows:

@@ -27,6 +27,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _JAX_CACHE
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+    # The same warning ignored in the processes the tests start (some
+    # assert that a command writes nothing to standard error).
+    os.environ.setdefault(
+        "PYTHONWARNINGS",
+        "ignore:Error reading persistent compilation cache,"
+        "ignore:Error writing persistent compilation cache",
+    )
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on this 2-core machine: one thread of
     # arithmetic each for PyTorch (and OpenMP) and XLA's Eigen (their
@@ -48,8 +55,8 @@ import importlib.metadata  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-# The Keras backend of this run: set by pytest_collection (below), in the
-# processes that run tests.
+# The Keras backend of this run: set by pytest_sessionstart (below), in
+# the processes that collect and run tests.
 BACKEND = None
 # KERAS_GMSA_TEST_EVERY_BACKEND=1: tests marked backends(...) run under
 # this backend too (`make test-loaders-every-backend` sets it for the
@@ -63,22 +70,22 @@ def pytest_report_header(config):
     return f"keras {importlib.metadata.version('keras')}, backend {backend}"
 
 
-def _xdist_controller(session):
-    if not session.config.pluginmanager.hasplugin("xdist"):
-        return False  # not installed, or -p no:xdist
-    import xdist
-
-    return xdist.is_xdist_controller(session)
+def _runs_no_test(session):
+    # The xdist controller of a distributed run (its "dsession" plugin is
+    # registered only when workers will start: not for --collect-only,
+    # nor for --dist without -n).
+    return session.config.pluginmanager.has_plugin("dsession")
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection(session):
-    """Keras and its backend are imported where tests run: one pytest
-    process, or each xdist worker. Not in the xdist controller, which
+def pytest_sessionstart(session):
+    """Keras and its backend are imported where tests are collected or
+    run: one pytest process (--fixtures and --collect-only included), or
+    each xdist worker. Not in the controller of a distributed run, which
     runs none (Keras with TensorFlow takes about 7 s to import, and the
     workers start after the controller has loaded this file)."""
     global BACKEND
-    if _xdist_controller(session):
+    if _runs_no_test(session):
         return
     # PyTorch must be imported before TensorFlow when both are installed
     # (their bundled libraries clash the other way round).

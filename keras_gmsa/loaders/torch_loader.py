@@ -34,7 +34,7 @@ def _as_is(item):
     return item
 
 
-def worker_context():
+def _worker_context():
     """The workers' start method: forkserver, whose server imports this
     module (and so Keras and the backend) once.
 
@@ -48,10 +48,19 @@ def worker_context():
     list (``__main__`` by default, as `multiprocessing` has it); the list
     takes effect when the process's forkserver starts, so a server
     already running (started by other code) is used as it is.
+
+    The list is the process's: other forkserver users in the same process
+    (a ``ProcessPoolExecutor`` with that start method; on Python 3.14, a
+    plain ``multiprocessing.Pool`` on Linux) get a server that has
+    imported keras_gmsa, Keras and the backend too, and that server holds
+    them for the life of the process.
     """
     context = multiprocessing.get_context("forkserver")
-    # The list's only reader is private (stable since Python 3.4).
-    preload = list(getattr(forkserver._forkserver, "_preload_modules", []))
+    # The list's only reader is private (stable since Python 3.4); its
+    # default is ["__main__"].
+    preload = list(
+        getattr(forkserver._forkserver, "_preload_modules", ["__main__"])
+    )
     if __name__ not in preload:
         context.set_forkserver_preload(preload + [__name__])
     return context
@@ -84,7 +93,7 @@ class RecordLoader(torch.utils.data.DataLoader):
             batch_size=None,
             num_workers=num_workers,
             collate_fn=_as_is,
-            multiprocessing_context=worker_context() if num_workers else None,
+            multiprocessing_context=_worker_context() if num_workers else None,
         )
         self.reading = reading
         self.read_stats = stats

@@ -242,7 +242,7 @@ def test_every_bad_record_gives_the_same_error_or_count(
         with pytest.raises(loaders.RecordError) as actual:
             list(_native_frame(path, framework))
         assert str(actual.value) in _tf_text(expected.value), framework
-        assert "train0007.tfrecord, record 2)" in str(actual.value)
+        assert "train0007.tfrecord, record 2)" in str(actual.value), framework
         native = _native_frame(path, framework, on_error="skip")
         h.assert_identical(tf_batches, h.to_numpy(native))
         assert native.read_stats.as_dict() == tf_skip.read_stats.as_dict()
@@ -374,7 +374,9 @@ def test_bad_segment_ratings(tmp_path, case, ratings):
                 with pytest.raises(loaders.RecordError) as actual:
                     h.to_numpy(native)
                 assert str(actual.value) in _tf_text(error), framework
-                assert "validate0001.tfrecord, record 1)" in str(actual.value)
+                assert "validate0001.tfrecord, record 1)" in str(
+                    actual.value
+                ), framework
             continue
         for framework in FRAMEWORKS:
             native = loaders.segment_loader(

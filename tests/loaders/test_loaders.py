@@ -5,6 +5,7 @@ Keras' `fit` taking the loaders."""
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import keras
@@ -290,13 +291,16 @@ def _forkserver_of_this_process():
 
 
 @pytest.mark.backends("torch")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc (Linux)"
+)
 def test_torch_workers_start_from_a_server_that_imported_the_reader(corpus):
     # A DataLoader starts its workers at each iteration (each epoch of
     # fit, each evaluation). Forked from a server that has imported the
     # reader (and so Keras and PyTorch), a worker imports nothing: seconds
     # less per start. The server's memory maps PyTorch's library; a bare
-    # server's holds Python alone.
-    pytest.importorskip("torch")
+    # server's holds Python alone. (No other test starts this process's
+    # forkserver: Grain spawns its workers.)
     loader = _frames(corpus, "torch", num_workers=1, batch_size=3)
     assert h.to_numpy(loader)
     maps = (_forkserver_of_this_process() / "maps").read_text()
